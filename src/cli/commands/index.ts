@@ -1,0 +1,6 @@
+// The list of subcommands; each lives in its own module and registers itself on the program.
+import type { Command } from 'commander';
+
+export function registerCommands(program: Command): void {
+  void program;
+}

@@ -1,0 +1,30 @@
+// stdout/stderr conventions: results on stdout, everything else on stderr; colour and
+// spinners only on an interactive stderr outside CI and without --quiet / NO_COLOR.
+
+export interface OutputFlags {
+  quiet?: boolean;
+  json?: boolean;
+}
+
+export function interactive(flags: OutputFlags = {}): boolean {
+  return Boolean(process.stderr.isTTY) && !process.env.CI && !process.env.NO_COLOR && !flags.quiet;
+}
+
+export function info(line: string, flags: OutputFlags = {}): void {
+  if (!flags.quiet) process.stderr.write(line + '\n');
+}
+
+export function warn(line: string): void {
+  process.stderr.write(`vitpath: warning: ${line}\n`);
+}
+
+/** The human summary goes to stdout, or to stderr when stdout carries the JSON report. */
+export function summary(text: string, flags: OutputFlags = {}): void {
+  if (flags.json) {
+    if (!flags.quiet) process.stderr.write(text + '\n');
+  } else process.stdout.write(text + '\n');
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+}

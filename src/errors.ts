@@ -1,0 +1,25 @@
+// Typed errors with the documented exit codes (see README "Exit codes").
+
+export const ExitCode = {
+  OK: 0,
+  USAGE: 1,
+  BAD_INPUT: 2,
+  UNSUPPORTED: 3,
+  RUNTIME: 4,
+} as const;
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** An error the CLI reports as one line and turns into an exit code. */
+export class VitpathError extends Error {
+  readonly exitCode: ExitCodeValue;
+  constructor(exitCode: ExitCodeValue, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'VitpathError';
+    this.exitCode = exitCode;
+  }
+}
+
+export const usageError = (msg: string) => new VitpathError(ExitCode.USAGE, msg);
+export const badInput = (msg: string, cause?: unknown) => new VitpathError(ExitCode.BAD_INPUT, msg, { cause });
+export const unsupported = (msg: string) => new VitpathError(ExitCode.UNSUPPORTED, msg);
+export const runtimeError = (msg: string, cause?: unknown) => new VitpathError(ExitCode.RUNTIME, msg, { cause });

@@ -1,0 +1,139 @@
+// Reverse-mode automatic differentiation over an ONNX graph: emits gradient nodes with the
+// per-op rules in rules/ and returns a model whose extra outputs are the requested gradients.
+import { create, DataType, GraphProtoSchema, ModelProtoSchema, type ModelProto, type NodeProto } from '../proto.js';
+import { Graph } from '../graph.js';
+import { GraphBuilder, namedValueInfo } from '../builder.js';
+import { unsupported } from '../../errors.js';
+import { ruleFor } from './registry.js';
+import type { GradContext, TensorFacts } from './types.js';
+import './rules/index.js';
+
+export interface GradientSpec {
+  /** Name of the tensor to differentiate; its gradient seed is 1 everywhere (a scalar loss in practice). */
+  loss: string;
+  /** Tensors to differentiate with respect to: graph inputs, intermediate tensors, or initializers. */
+  wrt: string[];
+  /** Probe facts (dtype + dims, null for batch-dependent axes) for every tensor in the graph. */
+  facts: ReadonlyMap<string, TensorFacts>;
+  /** Output name for each gradient; default `grad/<name>`. */
+  gradName?: (name: string) => string;
+  /** Keep the model's original outputs (default true). */
+  keepOutputs?: boolean;
+}
+
+export interface GradientGraph {
+  model: ModelProto;
+  /** wrt tensor -> gradient output name. */
+  gradOutputs: Record<string, string>;
+  /** Number of nodes the backward pass added. */
+  addedNodes: number;
+}
+
+const FLOAT_TYPES = new Set<number>([DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16]);
+
+export function buildGradientGraph(model: ModelProto, spec: GradientSpec): GradientGraph {
+  const graph = new Graph(model);
+  const factsOf = (name: string): TensorFacts => {
+    const f = spec.facts.get(name);
+    if (f) return f;
+    const init = graph.initializers.get(name);
+    if (init) return { dataType: init.dataType as DataType, dims: init.dims.map(Number) };
+    throw new Error(`autodiff: no shape facts for tensor "${name}" (probe the model first)`);
+  };
+  const isFloat = (name: string) => {
+    const f = spec.facts.get(name) ?? (graph.initializers.has(name) ? factsOf(name) : undefined);
+    return f !== undefined && FLOAT_TYPES.has(f.dataType);
+  };
+
+  // Tensors on a float path from any wrt tensor to the loss.
+  const order = graph.topologicalOrder();
+  const fromWrt = new Set<string>(spec.wrt);
+  for (const n of order) {
+    if (n.input.some((i) => i && fromWrt.has(i))) for (const o of n.output) if (o && isFloat(o)) fromWrt.add(o);
+  }
+  if (!fromWrt.has(spec.loss)) {
+    throw new Error(`autodiff: the loss "${spec.loss}" does not depend on any of ${spec.wrt.join(', ')}`);
+  }
+  const toLoss = graph.ancestors([spec.loss]);
+  const active = new Set([...fromWrt].filter((t) => toLoss.has(t)));
+
+  const taken = new Set<string>();
+  for (const n of graph.nodes) for (const o of [...n.input, ...n.output]) taken.add(o);
+  for (const t of graph.initializers.keys()) taken.add(t);
+  for (const i of graph.inputNames) taken.add(i);
+  const b = new GraphBuilder(graph.opset, 'grad', taken);
+
+  const contributions = new Map<string, string[]>();
+  const addGrad = (name: string, g: string) => {
+    let l = contributions.get(name);
+    if (!l) contributions.set(name, (l = []));
+    l.push(g);
+  };
+  const gradOf = (name: string): string | undefined => {
+    const l = contributions.get(name);
+    if (!l || l.length === 0) return undefined;
+    if (l.length === 1) return l[0];
+    const s = b.op('Sum', l);
+    contributions.set(name, [s]);
+    return s;
+  };
+
+  // Seed: d loss / d loss = 1 with the loss's shape.
+  const lossType = factsOf(spec.loss).dataType;
+  const one = b.constFloat(lossType, [1], [], 'seed_one');
+  addGrad(spec.loss, b.op('Expand', [one, b.op('Shape', [spec.loss])]));
+
+  for (let k = order.length - 1; k >= 0; k--) {
+    const node = order[k]!;
+    if (!node.output.some((o) => active.has(o))) continue;
+    const gy = node.output.map((o) => (active.has(o) ? gradOf(o) : undefined));
+    if (gy.every((g) => g === undefined)) continue;
+    const needs = node.input.map((i) => Boolean(i) && active.has(i));
+    if (!needs.some(Boolean)) continue;
+    const rule = ruleFor(node.opType);
+    if (!rule || (node.domain && node.domain !== 'ai.onnx')) {
+      throw unsupported(
+        `operator ${node.domain ? node.domain + '.' : ''}${node.opType} (node "${node.name || node.output[0]}") lies on the gradient path and vitpath has no gradient rule for it. Supported ops are listed by \`vitpath inspect --ops\`; please report the model's exporter.`,
+      );
+    }
+    const ctx: GradContext = { b, node, graph, opset: graph.opset, facts: factsOf, gy, needs };
+    const gx = rule(ctx);
+    node.input.forEach((inp, i) => {
+      const g = gx[i];
+      if (g && needs[i]) addGrad(inp, g);
+    });
+  }
+
+  const gradOutputs: Record<string, string> = {};
+  const gradName = spec.gradName ?? ((n: string) => `grad/${n}`);
+  for (const w of spec.wrt) {
+    let g = gradOf(w);
+    const out = b.reserve(gradName(w));
+    if (!g) {
+      // No path from w to the loss: its gradient is exactly zero.
+      const zero = b.constFloat(factsOf(w).dataType, [0], [], 'zero');
+      g = b.op('Expand', [zero, b.op('Shape', [w])]);
+    }
+    b.op('Identity', [g], {}, out);
+    gradOutputs[w] = out;
+  }
+
+  const src = model.graph!;
+  const outputs = [...(spec.keepOutputs === false ? [] : src.output), ...Object.values(gradOutputs).map((o) => namedValueInfo(o))];
+  const newGraph = create(GraphProtoSchema, {
+    ...src,
+    node: [...src.node, ...b.nodes],
+    initializer: [...src.initializer, ...b.initializers],
+    output: outputs,
+  });
+  const newModel = create(ModelProtoSchema, { ...model, graph: newGraph });
+  return { model: newModel, gradOutputs, addedNodes: b.nodes.length };
+}
+
+/** Nodes of `model` that lie between `wrt` and `loss` whose ops have no rule (for diagnostics). */
+export function missingRules(model: ModelProto, loss: string, wrt: string[]): NodeProto[] {
+  const graph = new Graph(model);
+  const down = graph.descendants(wrt);
+  const up = graph.ancestors([loss]);
+  return graph.nodes.filter((n) => n.output.some((o) => down.has(o) && up.has(o)) && !ruleFor(n.opType));
+}

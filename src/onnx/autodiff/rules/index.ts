@@ -1,0 +1,5 @@
+// Loads every gradient rule family (each module registers its ops on import).
+import './elementwise.js';
+import './matmul.js';
+import './reduce.js';
+import './identity.js';

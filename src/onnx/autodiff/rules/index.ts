@@ -3,3 +3,4 @@ import './elementwise.js';
 import './matmul.js';
 import './reduce.js';
 import './identity.js';
+import './unary.js';

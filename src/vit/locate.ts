@@ -4,7 +4,7 @@
 import type { ModelProto, NodeProto } from '../onnx/proto.js';
 import { Graph } from '../onnx/graph.js';
 import { attrInt, attrInts } from '../onnx/attributes.js';
-import { unsupported, usageError } from '../errors.js';
+import { badInput, unsupported, usageError } from '../errors.js';
 import type { BlockLayout, Dim, LinearRef, NormRef, ViTFacts, ViTLayout } from './types.js';
 import { constDims, findLinears } from './linear.js';
 import { LAYOUT_OPS, matchFfn, normAfter, type FfnMatch } from './patterns.js';
@@ -35,7 +35,12 @@ interface BlockDraft {
 export function locateVit(model: ModelProto, opts: LocateOptions = {}): ViTLayout {
   const label = opts.label ?? 'model';
   const g = new Graph(model);
-  const order = g.topologicalOrder();
+  let order: NodeProto[];
+  try {
+    order = g.topologicalOrder();
+  } catch (e) {
+    throw badInput(`${label}: the graph is malformed (${(e as Error).message}); it is not a valid ONNX model. Re-export it, or check it with onnx.checker.`, e);
+  }
   const pos = new Map(order.map((n, i) => [n, i]));
   const linears = findLinears(g);
   const linearByNode = new Map<NodeProto, LinearRef>();

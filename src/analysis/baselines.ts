@@ -1,0 +1,102 @@
+// Baseline paths the influential path is compared with: activation, influence-pattern,
+// per-layer integrated gradients (knowledge-neuron style) and seeded random.
+import type { NeuronOracle } from './oracle.js';
+import type { ImageContext } from './pathSearch.js';
+import { alphas } from './jas.js';
+import { argmax, mulberry32 } from './stats.js';
+
+export const BASELINES = ['activation', 'influence', 'ig-layer', 'random'] as const;
+export type BaselineName = (typeof BASELINES)[number];
+
+/** Per layer, the neuron with the largest clean activation. */
+export function activationPath(im: ImageContext): number[] {
+  return im.acts.map((a) => argmax(a));
+}
+
+/** Seeded uniform neuron per layer; the seed is mixed with the image's position in the dataset. */
+export function randomPath(ffn: number, layers: number, seed: number, imageIndex: number): number[] {
+  const rnd = mulberry32((seed * 0x9e3779b1 + imageIndex * 0x85ebca6b) >>> 0);
+  return Array.from({ length: layers }, () => Math.min(ffn - 1, Math.floor(rnd() * ffn)));
+}
+
+/**
+ * Influence-pattern baseline: scale the (normalized) input by alpha_k (baseline = zero
+ * tensor), and per layer take the argmax over neurons of the mean over steps of dF/da.
+ */
+export async function influencePaths(oracle: NeuronOracle, images: ImageContext[], steps: number): Promise<number[][]> {
+  const m = steps;
+  const F = oracle.ffn;
+  const L = oracle.layers.length;
+  const S = images.length * m;
+  const al = alphas(m);
+  const input = new Float32Array(S * oracle.inputSize);
+  const target = new Int32Array(S);
+  images.forEach((im, i) => {
+    for (let k = 0; k < m; k++) {
+      const s = i * m + k;
+      const dst = input.subarray(s * oracle.inputSize, (s + 1) * oracle.inputSize);
+      for (let j = 0; j < oracle.inputSize; j++) dst[j] = al[k]! * im.input[j]!;
+      target[s] = im.target;
+    }
+  });
+  const res = await oracle.evaluate({ input, samples: S, scale: new Array(L).fill(undefined), offset: new Array(L).fill(undefined), target, grads: true });
+  return images.map((_, i) =>
+    oracle.layers.map((_, l) => {
+      const mean = new Float64Array(F);
+      for (let k = 0; k < m; k++) {
+        const g = res.grads![l]!;
+        const base = (i * m + k) * F;
+        for (let j = 0; j < F; j++) mean[j]! += g[base + j]! / m;
+      }
+      return argmax(mean);
+    }),
+  );
+}
+
+/**
+ * Per-layer integrated gradients: for each layer independently, scale that layer's whole row
+ * by alpha_k (other layers untouched) and take argmax_j of a_j/m * sum_k dF/da_j.
+ */
+export async function igLayerPaths(oracle: NeuronOracle, images: ImageContext[], steps: number): Promise<number[][]> {
+  const m = steps;
+  const F = oracle.ffn;
+  const L = oracle.layers.length;
+  const n = images.length;
+  const al = alphas(m);
+  // One evaluation covering all layers: sample (l, i, k).
+  const S = L * n * m;
+  const input = new Float32Array(S * oracle.inputSize);
+  const target = new Int32Array(S);
+  const scale: Float32Array[] = [];
+  const offset: Float32Array[] = [];
+  for (let l = 0; l < L; l++) {
+    scale.push(new Float32Array(S * F).fill(1));
+    offset.push(new Float32Array(S * F));
+  }
+  for (let l = 0; l < L; l++) {
+    for (let i = 0; i < n; i++) {
+      const im = images[i]!;
+      for (let k = 0; k < m; k++) {
+        const s = (l * n + i) * m + k;
+        input.set(im.input, s * oracle.inputSize);
+        target[s] = im.target;
+        scale[l]!.fill(0, s * F, (s + 1) * F);
+        const row = offset[l]!.subarray(s * F, (s + 1) * F);
+        for (let j = 0; j < F; j++) row[j] = al[k]! * im.acts[l]![j]!;
+      }
+    }
+  }
+  const res = await oracle.evaluate({ input, samples: S, scale, offset, target, grads: true });
+  return images.map((im, i) =>
+    oracle.layers.map((_, l) => {
+      const ig = new Float64Array(F);
+      for (let k = 0; k < m; k++) {
+        const g = res.grads![l]!;
+        const base = ((l * n + i) * m + k) * F;
+        for (let j = 0; j < F; j++) ig[j]! += g[base + j]!;
+      }
+      for (let j = 0; j < F; j++) ig[j] = (im.acts[l]![j]! / m) * ig[j]!;
+      return argmax(ig);
+    }),
+  );
+}

@@ -1,0 +1,48 @@
+// The small interface trace-path's analysis talks to: clean activations, and batched evaluations
+// of the target objective F under affine edits of each layer's neuron row, with dF/d(row).
+//
+// For every sample s and searched layer l the edited row is  R_l = row_l ⊙ scale_l + offset_l,
+// where row_l is the neuron row (class token by default) as the model computes it. scale = 0
+// turns this into a do-intervention (R = offset, nothing upstream matters); scale = 1,
+// offset = 0 leaves the layer untouched. grads[l] = dF/dR_l at every sample.
+
+export interface CleanPass {
+  /** Logits [n, classes]. */
+  logits: Float32Array;
+  /** Per layer (in `layers` order) the clean neuron row at the token, [n, ffn]. */
+  acts: Float32Array[];
+}
+
+export interface EditQuery {
+  /** Model input for every sample, [S, ...input dims] flattened. */
+  input: Float32Array;
+  samples: number;
+  /** Per layer (in `layers` order): [S, ffn] or undefined (= scale 1). */
+  scale: (Float32Array | undefined)[];
+  /** Per layer: [S, ffn] or undefined (= offset 0). */
+  offset: (Float32Array | undefined)[];
+  /** Target class per sample. */
+  target: Int32Array;
+  /** Whether gradients are needed (forward-only evaluations are cheaper). */
+  grads: boolean;
+}
+
+export interface EditResult {
+  /** Objective per sample, [S]. */
+  F: Float32Array;
+  /** Logits per sample, [S, classes]. */
+  logits: Float32Array;
+  /** Per layer dF/dR_l, [S, ffn] (present when grads were asked for). */
+  grads?: Float32Array[];
+}
+
+export interface NeuronOracle {
+  /** Layer indices (model block numbers) this oracle can edit, ascending. */
+  readonly layers: number[];
+  readonly ffn: number;
+  readonly numClasses: number;
+  /** Number of float values per sample in the model input. */
+  readonly inputSize: number;
+  clean(input: Float32Array, n: number): Promise<CleanPass>;
+  evaluate(q: EditQuery): Promise<EditResult>;
+}

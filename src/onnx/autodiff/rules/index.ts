@@ -4,3 +4,4 @@ import './matmul.js';
 import './reduce.js';
 import './identity.js';
 import './unary.js';
+import './activation.js';

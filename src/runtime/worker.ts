@@ -8,6 +8,7 @@ import { runtimeError } from '../errors.js';
 import {
   assertCudaInstalled,
   baseOptions,
+  createSession,
   openWithProvider,
   shapesFromMetadata,
   typeOf,
@@ -184,4 +185,17 @@ export async function createWorkerSession(model: Uint8Array | string, opts: Runt
     await channel.terminate();
     throw e;
   }
+}
+
+/** Where a session runs: a worker thread (event loop stays free) or the calling thread. */
+export type SessionHost = 'worker' | 'thread';
+
+/**
+ * Open a session for a long run. Defaults to the worker host: bench/runtime-progress.ts measured
+ * that an in-thread run blocks the event loop for a whole batch (the spinner freezes), while the
+ * worker keeps it free at the same throughput. Use host 'thread' for short, one-off runs.
+ */
+export async function openSession(model: Uint8Array | string, opts: RuntimeOptions & { host?: SessionHost } = {}): Promise<SessionLike> {
+  const { host = 'worker', ...rt } = opts;
+  return host === 'thread' ? createSession(model, rt) : createWorkerSession(model, rt);
 }

@@ -93,3 +93,22 @@ describe('worker-thread session', () => {
     }
   });
 });
+
+describe('openSession', () => {
+  it('hosts in a worker by default and in-thread on request, with equal results', async () => {
+    const { openSession, WorkerSession } = await import('../../src/runtime/worker.js');
+    const { ModelSession } = await import('../../src/runtime/session.js');
+    const w = await openSession(matmulModel('N'), { provider: 'cpu', threads: 1 });
+    const t = await openSession(matmulModel('N'), { provider: 'cpu', threads: 1, host: 'thread' });
+    try {
+      expect(w).toBeInstanceOf(WorkerSession);
+      expect(t).toBeInstanceOf(ModelSession);
+      const x = sampleRows(3);
+      const [a, b] = [await w.run({ x: { data: x, dims: [3, IN] } }), await t.run({ x: { data: x, dims: [3, IN] } })];
+      expect(Array.from(a.y!.data as Float32Array)).toEqual(Array.from(b.y!.data as Float32Array));
+    } finally {
+      await w.release();
+      await t.release();
+    }
+  });
+});

@@ -122,3 +122,17 @@ describe('layer-progressive search on a closed-form oracle', () => {
     });
   });
 });
+
+import { aggregateByClass } from '../../src/analysis/classAggregate.js';
+describe('class aggregation', () => {
+  it('counts, preferred paths and similarity by hand', () => {
+    const a = aggregateByClass([[1, 2], [1, 0], [3, 0], [1, 2]], [0, 0, 1, 2], 4, 2, 4);
+    expect(Array.from(a.images)).toEqual([2, 1, 1, 0]);
+    expect(a.counts[(0 * 2 + 0) * 4 + 1]).toBe(2);
+    expect(a.preferred[0]).toEqual([1, 0]); // layer 1: neurons 2 and 0 tie once each -> lowest index
+    expect(a.preferred[3]).toBeNull();
+    // class 0 = [l0:n1 x2, l1:n2, l1:n0], class 2 = [l0:n1, l1:n2] -> cos = (2+1)/(sqrt(6)*sqrt(2))
+    expect(a.similarity[0 * 4 + 2]).toBeCloseTo(3 / Math.sqrt(12), 12);
+    expect(a.similarity[1 * 4 + 3]).toBe(0);
+  });
+});

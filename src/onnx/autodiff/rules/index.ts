@@ -5,3 +5,8 @@ import './reduce.js';
 import './identity.js';
 import './unary.js';
 import './activation.js';
+import './transpose.js';
+import './reshape.js';
+import './squeeze.js';
+import './expand.js';
+import './where.js';

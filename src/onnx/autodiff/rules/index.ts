@@ -10,3 +10,4 @@ import './reshape.js';
 import './squeeze.js';
 import './expand.js';
 import './where.js';
+import './gemm.js';

@@ -1,0 +1,272 @@
+// Intervention rewrite: replace (or scale) one token's row of chosen blocks' FFN neuron tensors by
+// new graph inputs, keeping every other row as computed. Works for [B,T,F] and flat [B*T,F] neuron
+// tensors at any batch size, with ops valid at opsets 9..21.
+//
+// Forms, for the neuron tensor n of block l viewed as [B,T,F] and the input u_l of shape [B,F]:
+//   override, token t:  n'[:,t] = u_l                        (a do-intervention: n'[:,t] no longer
+//                                                             depends on anything upstream, so no
+//                                                             gradient flows through it, as in the
+//                                                             paper's `x[:, 0] = tmp_score`)
+//   scale,    token t:  n'[:,t] = n[:,t] * u_l
+//   override, 'mean':   n'[:,p] = n[:,p] + (u_l - m)  for every patch row p, where m = mean_p n[:,p]
+//   scale,    'mean':   n'[:,p] = n[:,p] + (u_l - 1) * m
+// 'mean' is the token for mean-pooled models (whose head reads the average of the patch tokens):
+// the intervened quantity is the patch-token MEAN of each neuron. Override sets that mean to u_l
+// and keeps each token's deviation from the mean as computed; since d n'/d n = I - (1/P) 1 1^T on
+// the patch rows, no gradient flows through the mean either. Scale multiplies the mean by u_l,
+// again keeping the deviations. With u_l = m (override) or u_l = 1 (scale) every form reproduces
+// the original tensor bit for bit: rows are combined by multiplying with exact 0/1 masks and adding
+// exact zeros.
+import { create, DataType, GraphProtoSchema, ModelProtoSchema, NodeProtoSchema, type ModelProto, type NodeProto } from '../proto.js';
+import { Graph } from '../graph.js';
+import { GraphBuilder, tensorValueInfo } from '../builder.js';
+import type { ViTLayout } from '../../vit/types.js';
+import { usageError, unsupported } from '../../errors.js';
+
+export type TokenChoice = 'cls' | 'mean' | number;
+export type InterventionMode = 'override' | 'scale';
+
+export interface InterveneOptions {
+  /** Blocks to intervene on (0-based); default all. */
+  layers?: number[];
+  /** Which row: 'cls' (the class token), 'mean' (patch-token mean), or a token index. Default: defaultToken(layout). */
+  token?: TokenChoice;
+  mode?: InterventionMode;
+  /** Also output each block's neuron row as computed before the intervention, as `activation_<l>` [B,F]. */
+  exposeActivations?: boolean;
+}
+
+export interface Intervention {
+  model: ModelProto;
+  /** Block index -> name of the new [batch, ffn] input. */
+  inputs: Record<number, string>;
+  /** Block index -> name of the exposed pre-intervention row [batch, ffn] (when asked for). */
+  activations: Record<number, string>;
+  /** Block index -> the intervened neuron tensor (what fc2 now reads), same shape as the original. */
+  intervened: Record<number, string>;
+  /** The resolved token. */
+  token: TokenChoice;
+  layers: number[];
+}
+
+/** 'cls' for class-token models, 'mean' for mean-pooled ones. */
+export function defaultToken(layout: ViTLayout): TokenChoice {
+  return layout.facts.pooling === 'mean' || !layout.classToken ? 'mean' : 'cls';
+}
+
+/** The token choice resolved against the layout: a row index, or 'mean' with its patch rows. */
+export type ResolvedToken = { kind: 'row'; row: number } | { kind: 'mean'; rows: number[] };
+
+export function resolveToken(layout: ViTLayout, token: TokenChoice): ResolvedToken {
+  const T = layout.facts.tokens;
+  if (token === 'cls') {
+    if (!layout.classToken) {
+      throw usageError(`the model has no class token (it pools by ${layout.facts.pooling}); use token 'mean' or a token index 0..${T - 1}.`);
+    }
+    return { kind: 'row', row: layout.classToken.row };
+  }
+  if (token === 'mean') {
+    const cls = layout.classToken?.row;
+    const rows = Array.from({ length: T }, (_, i) => i).filter((i) => i !== cls);
+    return { kind: 'mean', rows };
+  }
+  if (!Number.isInteger(token) || token < -T || token >= T) throw usageError(`token index ${token} is outside 0..${T - 1} (the model has ${T} tokens).`);
+  return { kind: 'row', row: token < 0 ? token + T : token };
+}
+
+/** Element type of block l's neuron tensor, taken from its fc2 weight (float32 when unknown). */
+export function neuronDataType(model: ModelProto, layout: ViTLayout, l: number): DataType {
+  const w = model.graph!.initializer.find((t) => t.name === layout.blocks[l]!.fc2.weight);
+  return w && (w.dataType === DataType.FLOAT16 || w.dataType === DataType.DOUBLE) ? (w.dataType as DataType) : DataType.FLOAT;
+}
+
+export function checkLayers(layout: ViTLayout, layers: number[] | undefined): number[] {
+  const n = layout.blocks.length;
+  const ls = layers ?? Array.from({ length: n }, (_, i) => i);
+  if (ls.length === 0) throw usageError('no layers chosen; pass at least one block index.');
+  for (const l of ls) if (!Number.isInteger(l) || l < 0 || l >= n) throw usageError(`layer ${l} does not exist; the model has ${n} blocks (0..${n - 1}).`);
+  if (new Set(ls).size !== ls.length) throw usageError(`layer list ${ls.join(',')} repeats a block.`);
+  return [...ls].sort((a, b) => a - b);
+}
+
+/** The batch dim of the image input as declared (a number for fixed batch, else a symbol). */
+export function batchDim(layout: ViTLayout): number | string {
+  const d = layout.inputDims[0];
+  return typeof d === 'number' && d > 0 ? d : typeof d === 'string' && d ? d : 'batch';
+}
+
+interface RowOps {
+  /** The neuron tensor seen as [B,T,F]. */
+  n3: string;
+  /** The row (or patch mean) kept as [B,1,F] for 'mean', undefined for a row. */
+  mean3?: string;
+  /** 0/1 masks [T,1]: `sel` marks the intervened rows, `keep` the others. */
+  sel: string;
+  keep: string;
+}
+
+/**
+ * Emit the [B,T,F] view of block l's neuron tensor and the row masks. Shared by the intervention
+ * and by `exposeNeuronRows`, so the clean activations are computed by exactly the same ops.
+ */
+function rowOps(b: GraphBuilder, layout: ViTLayout, l: number, tok: ResolvedToken, dt: DataType): RowOps {
+  const blk = layout.blocks[l]!;
+  const T = layout.facts.tokens;
+  const F = layout.facts.ffnWidth;
+  const n3 = blk.neuronLayout === 'flat' ? b.op('Reshape', [blk.neuron, b.constI64([-1, T, F])]) : blk.neuron;
+  const selRows = new Set(tok.kind === 'row' ? [tok.row] : tok.rows);
+  const selV = Array.from({ length: T }, (_, i) => (selRows.has(i) ? 1 : 0));
+  const sel = b.constFloat(dt, selV, [T, 1], `sel_${l}`);
+  const keep = b.constFloat(dt, selV.map((v) => 1 - v), [T, 1], `keep_${l}`);
+  const ops: RowOps = { n3, sel, keep };
+  if (tok.kind === 'mean') {
+    const inv = b.constFloat(dt, [1 / tok.rows.length], [], `inv_patches_${l}`);
+    ops.mean3 = b.op('Mul', [b.reduceSum(b.op('Mul', [n3, sel]), [1], true), inv]);
+  }
+  return ops;
+}
+
+/** The [B,F] row (or patch mean) of a RowOps view. */
+function rowOut(b: GraphBuilder, ops: RowOps, tok: ResolvedToken, name: string): string {
+  if (tok.kind === 'mean') return b.op('Squeeze', b.opset >= 13 ? [ops.mean3!, b.constI64([1])] : [ops.mean3!], b.opset >= 13 ? {} : { axes: [1] }, name);
+  return b.op('Gather', [ops.n3, b.constI64([tok.row], [])], { axis: 1 }, name);
+}
+
+function takenNames(model: ModelProto): Set<string> {
+  const taken = new Set<string>();
+  const g = model.graph!;
+  for (const n of g.node) for (const x of [...n.input, ...n.output, n.name]) taken.add(x);
+  for (const t of g.initializer) taken.add(t.name);
+  for (const v of [...g.input, ...g.output]) taken.add(v.name);
+  return taken;
+}
+
+function checkNeuron(graph: Graph, layout: ViTLayout, l: number): NodeProto {
+  const blk = layout.blocks[l]!;
+  const p = graph.producerOf(blk.neuron);
+  if (!p) throw unsupported(`block ${l}: neuron tensor "${blk.neuron}" is not produced by any node of the model; the layout does not match this model.`);
+  return p;
+}
+
+/** Insert each group of nodes right after the producer of its anchor tensor (keeps the list topological). */
+function spliceAfter(nodes: NodeProto[], groups: { anchor: string; nodes: NodeProto[] }[]): NodeProto[] {
+  const byAnchor = new Map<string, NodeProto[]>();
+  for (const g of groups) byAnchor.set(g.anchor, [...(byAnchor.get(g.anchor) ?? []), ...g.nodes]);
+  const out: NodeProto[] = [];
+  for (const n of nodes) {
+    out.push(n);
+    for (const o of n.output) {
+      const add = byAnchor.get(o);
+      if (add) out.push(...add);
+    }
+  }
+  return out;
+}
+
+export function interveneNeurons(model: ModelProto, layout: ViTLayout, opts: InterveneOptions = {}): Intervention {
+  const graph = new Graph(model);
+  const layers = checkLayers(layout, opts.layers);
+  const token = opts.token ?? defaultToken(layout);
+  const tok = resolveToken(layout, token);
+  const mode = opts.mode ?? 'override';
+  const taken = takenNames(model);
+  const bd = batchDim(layout);
+  const F = layout.facts.ffnWidth;
+  const inputs: Record<number, string> = {};
+  const activations: Record<number, string> = {};
+  const intervened: Record<number, string> = {};
+  const groups: { anchor: string; nodes: NodeProto[] }[] = [];
+  const initializers = [];
+  const newInputs = [];
+  const newOutputs = [];
+  const rename = new Map<string, string>();
+
+  for (const l of layers) {
+    const blk = layout.blocks[l]!;
+    checkNeuron(graph, layout, l);
+    const dt = neuronDataType(model, layout, l);
+    const b = new GraphBuilder(graph.opset, `intervene/${l}`, taken);
+    const u = b.reserve(`${mode}_${l}`);
+    if (graph.inputNames.includes(u)) throw usageError(`the model already has an input named "${u}"; it was intervened on before.`);
+    inputs[l] = u;
+    newInputs.push(tensorValueInfo(u, dt, [bd, F]));
+    const ops = rowOps(b, layout, l, tok, dt);
+    if (opts.exposeActivations) {
+      activations[l] = rowOut(b, ops, tok, b.reserve(`activation_${l}`));
+      newOutputs.push(tensorValueInfo(activations[l], dt, [bd, F]));
+    }
+    const u3 = b.unsqueeze(u, [1]); // [B,1,F]
+    let n3x: string;
+    if (tok.kind === 'row') {
+      const kept = b.op('Mul', [ops.n3, ops.keep]);
+      const row = mode === 'override' ? b.op('Mul', [u3, ops.sel]) : b.op('Mul', [b.op('Mul', [ops.n3, u3]), ops.sel]);
+      n3x = b.op('Add', [kept, row]);
+    } else {
+      const shift =
+        mode === 'override'
+          ? b.op('Sub', [u3, ops.mean3!])
+          : b.op('Mul', [b.op('Sub', [u3, b.constFloat(dt, [1], [], 'one')]), ops.mean3!]);
+      n3x = b.op('Add', [ops.n3, b.op('Mul', [shift, ops.sel])]);
+    }
+    const out = blk.neuronLayout === 'flat' ? b.op('Reshape', [n3x, b.constI64([-1, F])]) : n3x;
+    rename.set(blk.neuron, out);
+    intervened[l] = out;
+    groups.push({ anchor: blk.neuron, nodes: b.nodes });
+    initializers.push(...b.initializers);
+  }
+
+  // Every original consumer of an intervened neuron tensor now reads the intervened one.
+  const src = model.graph!;
+  const rewired = src.node.map((n) =>
+    n.input.some((i) => rename.has(i)) ? create(NodeProtoSchema, { ...n, input: n.input.map((i) => rename.get(i) ?? i) }) : n,
+  );
+  const nodes = spliceAfter(rewired, groups);
+  const newGraph = create(GraphProtoSchema, {
+    ...src,
+    node: nodes,
+    input: [...src.input, ...newInputs],
+    output: [...src.output, ...newOutputs],
+    initializer: [...src.initializer, ...initializers],
+  });
+  return { model: create(ModelProtoSchema, { ...model, graph: newGraph }), inputs, activations, intervened, token, layers };
+}
+
+/**
+ * Add outputs `activation_<l>` [B,F]: block l's neuron row at the token (or the patch mean), for
+ * the clean pass. Computed by the same ops the intervention uses, so feeding these values back as
+ * overrides reproduces the model exactly.
+ */
+export function exposeNeuronRows(
+  model: ModelProto,
+  layout: ViTLayout,
+  opts: { layers?: number[]; token?: TokenChoice } = {},
+): { model: ModelProto; activations: Record<number, string>; layers: number[] } {
+  const graph = new Graph(model);
+  const layers = checkLayers(layout, opts.layers);
+  const tok = resolveToken(layout, opts.token ?? defaultToken(layout));
+  const taken = takenNames(model);
+  const bd = batchDim(layout);
+  const F = layout.facts.ffnWidth;
+  const activations: Record<number, string> = {};
+  const groups: { anchor: string; nodes: NodeProto[] }[] = [];
+  const initializers = [];
+  const outs = [];
+  for (const l of layers) {
+    checkNeuron(graph, layout, l);
+    const dt = neuronDataType(model, layout, l);
+    const b = new GraphBuilder(graph.opset, `expose/${l}`, taken);
+    const ops = rowOps(b, layout, l, tok, dt);
+    activations[l] = rowOut(b, ops, tok, b.reserve(`activation_${l}`));
+    outs.push(tensorValueInfo(activations[l], dt, [bd, F]));
+    groups.push({ anchor: layout.blocks[l]!.neuron, nodes: b.nodes });
+    initializers.push(...b.initializers);
+  }
+  const src = model.graph!;
+  const newGraph = create(GraphProtoSchema, {
+    ...src,
+    node: spliceAfter(src.node, groups),
+    output: [...src.output, ...outs],
+    initializer: [...src.initializer, ...initializers],
+  });
+  return { model: create(ModelProtoSchema, { ...model, graph: newGraph }), activations, layers };
+}

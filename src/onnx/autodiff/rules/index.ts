@@ -11,3 +11,4 @@ import './squeeze.js';
 import './expand.js';
 import './where.js';
 import './gemm.js';
+import './softmax.js';

@@ -2,8 +2,8 @@
 // (so batch axes are null), builds the gradient graph once, then runs it at other batch
 // sizes and compares with central finite differences at each of them.
 import { appendFileSync } from 'node:fs';
-import { DataType, type ModelProto } from '../../src/onnx/proto.js';
-import { GraphBuilder, makeGraph, makeModel, tensorValueInfo, type Dim } from '../../src/onnx/builder.js';
+import { create, DataType, GraphProtoSchema, ModelProtoSchema, type ModelProto } from '../../src/onnx/proto.js';
+import { GraphBuilder, makeGraph, makeModel, makeNode, tensorValueInfo, type Dim } from '../../src/onnx/builder.js';
 import { Graph } from '../../src/onnx/graph.js';
 import { encodeModel } from '../../src/onnx/model.js';
 import { buildGradientGraph } from '../../src/onnx/autodiff/backward.js';
@@ -36,8 +36,18 @@ export async function dynGradCheck(c: DynCheckCase): Promise<DynCheckResult> {
   const output = c.output ?? g.outputNames[0]!;
   const fwdFacts = await probeFacts(c.model, { feeds: c.feeds, threads: 1 });
   const of = fwdFacts.get(output)!;
-  // Loss weights broadcast over batch-dependent axes, so one loss model serves every batch size.
-  const lossModel = withWeightedLoss(c.model, output, of.dims.map((d) => d ?? 1), of.dataType, 11);
+  // Loss = sum(W * y * y): W broadcasts over batch-dependent axes (so one loss model serves
+  // every batch size) and squaring makes the seed differ between batch rows, so a rule that
+  // mixed up rows along the batch axis would be caught.
+  const sq = create(ModelProtoSchema, {
+    ...c.model,
+    graph: create(GraphProtoSchema, {
+      ...c.model.graph!,
+      node: [...c.model.graph!.node, makeNode('Mul', [output, output], ['dyncheck/sq'])],
+      output: [tensorValueInfo('dyncheck/sq', of.dataType)],
+    }),
+  });
+  const lossModel = withWeightedLoss(sq, 'dyncheck/sq', of.dims.map((d) => d ?? 1), of.dataType, 11);
   const facts = await probeFacts(lossModel, { feeds: c.feeds, threads: 1 });
   const { model: gradModel, gradOutputs } = buildGradientGraph(lossModel, { loss: 'loss', wrt: c.wrt, facts });
   const gs = await createSession(encodeModel(gradModel), { provider: 'cpu', threads: 1 });

@@ -12,3 +12,5 @@ import './expand.js';
 import './where.js';
 import './gemm.js';
 import './softmax.js';
+import './concat.js';
+import './split.js';

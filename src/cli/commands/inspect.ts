@@ -1,0 +1,100 @@
+// `vitpath inspect <model>`: print the located ViT layout as tables (model facts, then one row per
+// block), or the full layout with every tensor name as JSON on stdout with --json.
+import type { Command } from 'commander';
+import Table from 'cli-table3';
+import { inspectModel, type InspectResult } from '../../services/inspect.js';
+import { interactive, printJson, summary } from '../output.js';
+import type { NormRef } from '../../vit/types.js';
+
+interface InspectFlags {
+  json?: boolean;
+  output?: string;
+  quiet?: boolean;
+}
+
+const HELP_AFTER = `
+What it finds (from graph structure and weight shapes, never from node names):
+  per block: the FFN's fc1 (MatMul+Add or Gemm), its activation (Erf/tanh GELU, Gelu node, ReLU),
+  the neuron tensor (input of fc2), fc2, the residual adds, the attention Softmax and the norms;
+  plus the patch embedding, class token, final norm, classifier head and logits output.
+
+Examples:
+  vitpath inspect model.onnx                      summary tables on stdout
+  vitpath inspect model.onnx --json | jq '.layout.blocks[0].neuron'
+                                                  the neuron tensor of block 0
+  vitpath inspect model.onnx --output logits      choose the logits output when a model has several
+
+Exit codes: 0 ok, 1 usage (e.g. --output names no output), 2 unreadable model file,
+            3 not a Vision Transformer (the message says what was looked for and found).`;
+
+export function registerInspect(program: Command): void {
+  program
+    .command('inspect')
+    .description('Show the transformer layout vitpath locates in an ONNX model: blocks, FFN, activation, norms, head, and model facts.')
+    .argument('<model>', 'path to the .onnx model (external data is read from the same folder)')
+    .option('--json', 'print the full layout, tensor names included, as JSON on stdout (the tables go to stderr)')
+    .option('--output <name>', 'graph output holding the logits (default: the [batch, classes] output of the head)')
+    .option('-q, --quiet', 'print nothing but the result')
+    .addHelpText('after', HELP_AFTER)
+    .action((model: string, flags: InspectFlags) => {
+      const result = inspectModel(model, { output: flags.output });
+      if (flags.json) {
+        printJson(result);
+        if (!flags.quiet) summary(renderInspect(result, false), { json: true });
+      } else summary(renderInspect(result, interactive(flags)));
+    });
+}
+
+function normLabel(n: NormRef | undefined): string {
+  return n ? n.kind : 'none';
+}
+
+function table(head: string[], colour: boolean): Table.Table {
+  return new Table({
+    head,
+    style: colour ? {} : { head: [], border: [] },
+    chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
+  });
+}
+
+/** The human summary: a facts table, then one row per block. */
+export function renderInspect(r: InspectResult, colour: boolean): string {
+  const l = r.layout;
+  const f = l.facts;
+  const facts = table(['fact', 'value'], colour);
+  const poolText = f.pooling === 'cls' ? `class token (row ${l.classToken?.row ?? 0}${l.classToken ? `, ${l.classToken.initializer}` : ''})` : 'mean over tokens (no class token: use --token mean)';
+  facts.push(
+    ['model', r.model.path],
+    ['sha256', r.model.sha256],
+    ['producer', f.producer || '(none)'],
+    ['opset / IR', `${f.opset} / ${f.irVersion}`],
+    ['input', `${l.input} [${l.inputDims.join(', ')}]`],
+    ['logits output', `${l.logits} [${f.batch === 'dynamic' ? 'batch' : f.batch}, ${f.numClasses}]${l.extraOutputs.length ? `; other outputs: ${l.extraOutputs.join(', ')}` : ''}`],
+    ['image', `${f.imageSize[0]}x${f.imageSize[1]}, ${f.channels} channel${f.channels === 1 ? '' : 's'}`],
+    ['batch', f.batch === 'dynamic' ? 'dynamic' : `fixed ${f.batch}`],
+    ['patches', `${f.numPatches}${f.patchSize !== null ? ` (patch ${f.patchSize}x${f.patchSize})` : ''}`],
+    ['tokens', String(f.tokens)],
+    ['pooling', poolText],
+    ['blocks', String(f.numBlocks)],
+    ['width', String(f.width)],
+    ['FFN width', String(f.ffnWidth)],
+    ['heads', f.heads === null ? 'unknown' : String(f.heads)],
+    ['classes', String(f.numClasses)],
+    ['final norm', normLabel(l.finalNorm)],
+    ['head', `${l.head.kind} ${l.head.inFeatures}->${l.head.outFeatures}`],
+  );
+  const blocks = table(['block', 'fc1', 'activation', 'norm', 'neuron tensor', 'FFN width', 'softmax'], colour);
+  for (const b of l.blocks) {
+    const norms = b.attnNorm?.kind === b.mlpNorm?.kind ? normLabel(b.mlpNorm) : `${normLabel(b.attnNorm)} / ${normLabel(b.mlpNorm)}`;
+    blocks.push([
+      String(b.index),
+      `${b.fc1.kind}${b.fc1.transB ? ' (transB)' : ''} ${b.fc1.inFeatures}->${b.fc1.outFeatures}`,
+      b.activation.kind,
+      norms,
+      `${b.neuron} [${b.neuronLayout === 'flat' ? 'batch*tokens, ffn' : 'batch, tokens, ffn'}]`,
+      String(b.fc1.outFeatures),
+      b.attnSoftmax,
+    ]);
+  }
+  return `${facts.toString()}\n${blocks.toString()}`;
+}

@@ -14,3 +14,4 @@ import './gemm.js';
 import './softmax.js';
 import './concat.js';
 import './split.js';
+import './norm.js';

@@ -15,3 +15,4 @@ import './softmax.js';
 import './concat.js';
 import './split.js';
 import './norm.js';
+import './pow.js';

@@ -134,9 +134,10 @@ export function locateVit(model: ModelProto, opts: LocateOptions = {}): ViTLayou
   // ---- pooling and final norm between the last block and the head ----
   const headPath = intersect(g.ancestors([head.input]), afterBlocks);
   const pathNodes = order.filter((n) => n.output.some((o) => headPath.has(o)));
+  const tokenData = dataDescendants(g, last.output);
   let pooling: 'cls' | 'mean' | undefined;
   let poolRow = 0;
-  for (const n of pathNodes) {
+  for (const n of pathNodes.filter((x) => tokenData.has(x.input[0] ?? ''))) {
     const p = poolingOf(g, n);
     if (p) {
       pooling = p.kind;
@@ -163,6 +164,10 @@ export function locateVit(model: ModelProto, opts: LocateOptions = {}): ViTLayou
   const input = g.inputNames.find((i) => convIn.has(i));
   if (!input) fail('the patch-embedding Conv does not read a graph input');
   const inputDims: Dim[] = (g.shapeOf(input!)?.dims ?? []).map((d) => d ?? '?');
+  // The image as the Conv sees it: NHWC inputs reach it through a Transpose (e.g. Keras exports).
+  const toConv = intersect(convIn, dataDescendants(g, input!));
+  const perms = order.filter((n) => n.opType === 'Transpose' && toConv.has(n.output[0]!)).map((n) => attrInts(n, 'perm'));
+  const nchw: Dim[] = perms.length === 1 && perms[0]?.length === 4 && inputDims.length === 4 ? perms[0].map((k) => inputDims[k]!) : inputDims;
   const convOut = conv!.output[0]!;
   const afterConv = dataDescendants(g, convOut);
   const kernel = attrInts(conv!, 'kernel_shape') ?? convW.slice(2);
@@ -201,7 +206,7 @@ export function locateVit(model: ModelProto, opts: LocateOptions = {}): ViTLayou
   }
   const extraTokens = extras.reduce((a, e) => a + e.count, 0);
 
-  const [H, W] = [inputDims[2], inputDims[3]];
+  const [H, W] = [nchw[2], nchw[3]];
   let numPatches: number;
   let imageSize: [number, number];
   const outSide = (size: number, axis: 0 | 1) => Math.floor((size + pads[axis]! + pads[axis + 2]! - dil[axis]! * (kernel[axis]! - 1) - 1) / strides[axis]!) + 1;

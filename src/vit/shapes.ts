@@ -157,9 +157,11 @@ export function inferHeads(g: Graph, regionNodes: NodeProto[], softmax: NodeProt
     }
   }
   if (votes.size) return best(votes);
-  // 4. The score scale 1/sqrt(dh) (Mul) or sqrt(dh) (Div) applied on the way to the softmax.
+  // 4. The score scale 1/sqrt(dh) applied on the way to the softmax: once on the scores or on q
+  //    (Mul by 1/sqrt(dh) or Div by sqrt(dh)), or split as dh^-1/4 on both q and k (SDPA exports).
   if (softmax) {
     const before = g.ancestors([softmax.input[0]!]);
+    const factors: number[] = [];
     for (const n of regionNodes) {
       if ((n.opType !== 'Mul' && n.opType !== 'Div') || !before.has(n.output[0]!)) continue;
       const c = n.input.find((i, k) => (n.opType === 'Mul' || k === 1) && g.isConstant(i));
@@ -167,12 +169,15 @@ export function inferHeads(g: Graph, regionNodes: NodeProto[], softmax: NodeProt
       const v = g.constantValue(c)!;
       if (isIntType(v.dataType) || v.data.length !== 1) continue;
       const s = toNumbers(v)[0]!;
-      if (!(s > 0)) continue;
-      const dh = n.opType === 'Mul' ? 1 / (s * s) : s * s;
-      const r = Math.round(dh);
-      if (Math.abs(dh - r) < 1e-3 * r && r >= 1 && fits(width, width / r)) vote(width / r);
+      if (!(s > 0) || s === 1) continue;
+      factors.push(n.opType === 'Mul' ? s : 1 / s);
     }
-    if (votes.size === 1) return best(votes);
+    if (factors.length === 1 || factors.length === 2) {
+      const total = factors.reduce((a, b) => a * b, 1); // 1/sqrt(dh)
+      const dh = 1 / (total * total);
+      const r = Math.round(dh);
+      if (Math.abs(dh - r) < 1e-3 * r && r >= 1 && fits(width, width / r)) return width / r;
+    }
   }
   return null;
 }

@@ -91,6 +91,43 @@ describe('locateVit does not read names', () => {
   }
 });
 
+describe('locateVit on export variants made by graph surgery', () => {
+  const base = { imageSize: 8, channels: 3, patch: 4, width: 12, depth: 2, heads: 3, ffn: 20, classes: 5, opset: 17 } as const;
+
+  it('HF-style class-token pooling: Slice [:, 0:1] then Squeeze', () => {
+    const s = buildSyntheticVit(base);
+    const g = s.model.graph!;
+    const gather = g.node.find((n) => n.opType === 'Gather' && n.output[0] === s.tensors.pooled)!;
+    const b = new GraphBuilder(17, 'surgery');
+    const sliced = b.slice(gather.input[0]!, [0], [1], [1]);
+    b.node('Squeeze', [sliced, b.constI64([1])], {}, [s.tensors.pooled!]);
+    g.node.splice(g.node.indexOf(gather), 1, ...b.nodes);
+    g.initializer.push(...b.initializers);
+    expectLayoutMatches(locateVit(s.model), s);
+  });
+
+  it('NHWC image input transposed before the patch Conv (Keras-style)', () => {
+    const s = buildSyntheticVit({ ...base, imageSize: [8, 12] });
+    const g = s.model.graph!;
+    g.input[0] = tensorValueInfo('input', DataType.FLOAT, ['batch', 8, 12, 3]);
+    const conv = g.node.find((n) => n.opType === 'Conv')!;
+    conv.input[0] = 'input_nchw';
+    const b = new GraphBuilder(17, 'surgery');
+    b.node('Transpose', ['input'], { perm: [0, 3, 1, 2] }, ['input_nchw']);
+    g.node.unshift(...b.nodes);
+    const l = locateVit(s.model);
+    expect(l.inputDims).toEqual(['batch', 8, 12, 3]);
+    expect(l.facts).toMatchObject({ imageSize: [8, 12], channels: 3, numPatches: 6, tokens: 7 });
+  });
+
+  it('symbolic image size: taken from the position embedding and the patch stride', () => {
+    const s = buildSyntheticVit(base);
+    s.model.graph!.input[0] = tensorValueInfo('input', DataType.FLOAT, ['batch', 3, 'height', 'width']);
+    const l = locateVit(s.model);
+    expect(l.facts).toMatchObject({ imageSize: [8, 8], numPatches: 4, tokens: 5 });
+  });
+});
+
 describe.skipIf(!fs.existsSync(VIT_MNIST))('locateVit on the trained vit-mnist export', () => {
   it('reports the documented architecture', () => {
     const { proto } = loadModel(VIT_MNIST);

@@ -16,3 +16,4 @@ import './concat.js';
 import './split.js';
 import './norm.js';
 import './pow.js';
+import './reduce_max.js';

@@ -17,3 +17,5 @@ import './split.js';
 import './norm.js';
 import './pow.js';
 import './reduce_max.js';
+import './slice.js';
+import './gather.js';

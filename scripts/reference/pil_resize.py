@@ -222,7 +222,17 @@ def synthetic():
         t = tv_tensor(img, 8, (6, 6), 'bilinear', mean, std)
         cases.append({'array': name, 'op': 'tensor', 'resize': 8, 'crop': [6, 6], 'interpolation': 'bilinear', 'mean': mean, 'std': std,
                       'out': {'c': t.shape[0], 'h': t.shape[1], 'w': t.shape[2], 'f32bits': f32_bits(t)}})
-    return {'arrays': arrays, 'cases': cases}
+    # tiny JPEGs written here and committed: PIL's decode of them is the reference for sharp's
+    jpegs = []
+    for name, spec, opts in (('gray_q90.jpg', {'kind': 'pattern', 'h': 12, 'w': 16, 'c': 1}, {'quality': 90}),
+                             ('rgb_420_q75.jpg', {'kind': 'noise', 'h': 13, 'w': 21, 'c': 3, 'seed': 6}, {'quality': 75, 'subsampling': 2}),
+                             ('rgb_444_q95.jpg', {'kind': 'pattern', 'h': 9, 'w': 10, 'c': 3}, {'quality': 95, 'subsampling': 0})):
+        src = make_array({**spec, 'seed': spec.get('seed', 0)})
+        src.save(os.path.join(OUT, name), 'JPEG', **opts)
+        with Image.open(os.path.join(OUT, name)) as im:
+            mode = im.mode
+            jpegs.append({'file': name, 'mode': mode, 'decoded': full_u8(im), 'L': full_u8(im.convert('L')), 'RGB': full_u8(im.convert('RGB'))})
+    return {'arrays': arrays, 'cases': cases, 'jpegs': jpegs}
 
 
 def shared_images():

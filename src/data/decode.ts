@@ -65,15 +65,17 @@ export async function decodeRaw(file: string | Buffer, label = typeof file === '
     throw badInput(`image ${label} does not exist; check the path or remove it from the list`);
   }
   try {
-    const { data, info } = await sharp(file, { ignoreIcc: true, failOn: 'truncated' })
-      .raw({ depth: 'uchar' })
-      .toBuffer({ resolveWithObject: true });
+    const img = sharp(file, { ignoreIcc: true, failOn: 'truncated' });
+    const meta = await img.metadata();
+    // sharp's raw output turns grayscale files into 3 identical bands; keep them as 1 band
+    const gray = meta.space === 'b-w' || meta.space === 'grey16' || (meta.channels !== undefined && meta.channels <= 2);
+    const { data, info } = await (gray ? img.toColourspace('b-w') : img).raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
     return {
       data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
       width: info.width,
       height: info.height,
       channels: info.channels,
-      format: String(info.format ?? ''),
+      format: String(meta.format ?? ''),
     };
   } catch (e) {
     const why = String((e as Error)?.message ?? e).split('\n')[0];

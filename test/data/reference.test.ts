@@ -4,7 +4,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { convertChannels, decodeImage } from '../../src/data/decode.js';
+import { convertChannels, decodeImage, decodeRaw } from '../../src/data/decode.js';
 import { type Image8, type Interpolation, centerCrop, resample, resizeTorchvision } from '../../src/data/resize.js';
 import { toCHW } from '../../src/data/normalize.js';
 
@@ -86,6 +86,16 @@ describe('synthetic arrays vs Pillow / torchvision', () => {
       expect(crypto.createHash('sha256').update(arrays.get(a.name)!.data).digest('hex'), a.name).toBe(a.sha256);
     }
   });
+
+  for (const j of ref.jpegs as { file: string; mode: string; decoded: U8Out; L: U8Out; RGB: U8Out }[]) {
+    it(`sharp decodes ${j.file} (PIL mode ${j.mode}) to PIL's bytes, as stored and as L / RGB`, async () => {
+      const f = path.join(REF, j.file);
+      const raw = await decodeRaw(f);
+      expectU8(raw, j.decoded, `${j.file} raw`);
+      expectU8(await decodeImage(f, 1), j.L, `${j.file} L`);
+      expectU8(await decodeImage(f, 3), j.RGB, `${j.file} RGB`);
+    });
+  }
 
   for (const c of ref.cases) {
     const label = `${c.array} ${c.op} ${c.width ?? ''}${c.height ? 'x' + c.height : ''} ${c.resize ?? ''} ${c.crop ?? ''} ${c.interpolation ?? ''}`;

@@ -70,10 +70,10 @@ export function parseIdx(bytesIn: Uint8Array, file = '<buffer>'): IdxArray {
   let data: IdxData;
   switch (t.name) {
     case 'uint8':
-      data = bytes.slice(start, need);
+      data = new Uint8Array(bytes.subarray(start, need)); // a copy, never a view of a Buffer pool
       break;
     case 'int8':
-      data = new Int8Array(bytes.slice(start, need).buffer);
+      data = new Int8Array(new Uint8Array(bytes.subarray(start, need)).buffer);
       break;
     default: {
       const arr = t.name === 'int16' ? new Int16Array(count) : t.name === 'int32' ? new Int32Array(count) : t.name === 'float32' ? new Float32Array(count) : new Float64Array(count);

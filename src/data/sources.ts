@@ -162,7 +162,10 @@ export interface LabelRow {
   line: number;
 }
 
-/** Parse a labels CSV: `file,label` per line, optional header, blank lines and #-comments ignored. */
+/**
+ * Parse a labels CSV: `file,label` per line (split at the last comma), blank lines and #-comments
+ * ignored; a first line whose label field is not a number is a header.
+ */
 export function readLabelsCsv(file: string): LabelRow[] {
   const rows: LabelRow[] = [];
   let first = true;
@@ -177,7 +180,7 @@ export function readLabelsCsv(file: string): LabelRow[] {
     first = false;
     if (comma < 0 || !name) throw badInput(`${file} line ${i + 1} is not "file,label"; write one image and its integer class per line`);
     if (!/^[-+]?\d+$/.test(lab)) {
-      if (isFirst) return; // a header such as "file,label"
+      if (isFirst && !Number.isFinite(Number(lab))) return; // a header such as "file,label"
       throw badInput(`${file} line ${i + 1}: label "${lab}" for ${name} is not an integer; labels must be class indices (0-based)`);
     }
     rows.push({ file: name, label: Number.parseInt(lab, 10), line: i + 1 });

@@ -19,3 +19,4 @@ import './pow.js';
 import './reduce_max.js';
 import './slice.js';
 import './gather.js';
+import './conv.js';

@@ -107,8 +107,11 @@ export function commonOptionsOf(raw: Record<string, unknown>): CommonOptions {
   };
 }
 
-export function runtimeOptionsOf(o: Pick<CommonOptions, 'provider' | 'deviceId' | 'threads'>): RuntimeOptions {
-  return { provider: o.provider, deviceId: o.deviceId, threads: o.threads };
+/** Session options from the shared options; --quiet also silences the CPU-fallback notice. */
+export function runtimeOptionsOf(o: Pick<CommonOptions, 'provider' | 'deviceId' | 'threads'> & { quiet?: boolean }): RuntimeOptions {
+  const r: RuntimeOptions = { provider: o.provider, deviceId: o.deviceId, threads: o.threads };
+  if (o.quiet) r.notice = () => {};
+  return r;
 }
 
 export function outputFlagsOf(o: Pick<CommonOptions, 'json' | 'quiet'>): OutputFlags {

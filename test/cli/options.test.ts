@@ -31,7 +31,10 @@ describe('shared options', () => {
     const { opts } = parse(['--provider', 'cpu', '--device-id', '1', '--threads', '2', '--batch', '8', '--json', '-q', '--out', 'o', '--force', '--seed', '42', '--limit', '10']);
     const o = commonOptionsOf(opts!);
     expect(o).toMatchObject({ provider: 'cpu', deviceId: 1, threads: 2, batch: 8, json: true, quiet: true, out: 'o', force: true, seed: 42, limit: 10 });
-    expect(runtimeOptionsOf(o)).toEqual({ provider: 'cpu', deviceId: 1, threads: 2 });
+    const rt = runtimeOptionsOf(o);
+    expect(rt).toMatchObject({ provider: 'cpu', deviceId: 1, threads: 2 });
+    expect(typeof rt.notice).toBe('function'); // --quiet silences the fallback notice
+    expect(runtimeOptionsOf({ ...o, quiet: false })).toEqual({ provider: 'cpu', deviceId: 1, threads: 2 });
   });
 
   it.each([

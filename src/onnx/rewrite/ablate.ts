@@ -1,0 +1,105 @@
+// Branch gates for ablation: every block's attention and MLP branch is multiplied by a per-sample
+// gate before it is added to the residual stream, so one model runs any mix of "branch removed"
+// (gate 0) and "branch kept" (gate 1) per batch row. probe-layers packs (image, ablation) pairs
+// into the batch axis and runs all ablations of a batch of images in a few runs.
+//
+// New input `branch_gates` [B, 2L] (float32): column 2l gates block l's attention branch, column
+// 2l+1 its MLP branch. All gates 1 reproduce the model exactly (x * 1 is exact in IEEE arithmetic).
+import { create, DataType, GraphProtoSchema, ModelProtoSchema, NodeProtoSchema, type ModelProto, type NodeProto } from '../proto.js';
+import { Graph } from '../graph.js';
+import { GraphBuilder, tensorValueInfo } from '../builder.js';
+import type { ViTLayout } from '../../vit/types.js';
+import { unsupported } from '../../errors.js';
+
+export type BranchKind = 'attn' | 'mlp';
+
+export const GATES_INPUT = 'branch_gates';
+
+export interface GatedModel {
+  model: ModelProto;
+  /** Name of the [B, 2L] float32 gate input. */
+  gates: string;
+  /** Number of gate columns (2 x blocks). */
+  columns: number;
+}
+
+/** Gate column of block l's branch. */
+export function gateColumn(l: number, kind: BranchKind): number {
+  return 2 * l + (kind === 'attn' ? 0 : 1);
+}
+
+/** The residual Add that adds `branch` to the stream and produces `sum`. */
+function residualAdd(graph: Graph, branch: string, sum: string, what: string): NodeProto {
+  const add = graph.producerOf(sum);
+  if (!add || add.opType !== 'Add' || !add.input.includes(branch)) {
+    throw unsupported(`${what}: "${sum}" is not an Add of the branch "${branch}" to the residual stream; probe-layers can only ablate branches added by a residual Add.`);
+  }
+  return add;
+}
+
+/** Element type of the residual stream at `t` (float32 unless the graph says otherwise). */
+function streamType(graph: Graph, t: string, fallback: DataType): DataType {
+  return graph.shapeOf(t)?.dataType ?? fallback;
+}
+
+/** Insert gates on every block's attention and MLP branch. */
+export function gateBranches(model: ModelProto, layout: ViTLayout): GatedModel {
+  const graph = new Graph(model);
+  if (graph.inputNames.includes(GATES_INPUT)) throw unsupported(`the model already has an input named "${GATES_INPUT}"; it was gated before.`);
+  const taken = new Set<string>();
+  for (const n of model.graph!.node) for (const x of [...n.input, ...n.output, n.name]) taken.add(x);
+  for (const t of model.graph!.initializer) taken.add(t.name);
+  for (const v of [...model.graph!.input, ...model.graph!.output]) taken.add(v.name);
+  const b = new GraphBuilder(graph.opset, 'gate', taken);
+  const gates = b.reserve(GATES_INPUT);
+  const L = layout.blocks.length;
+  const headType = (graph.initializers.get(layout.head.weight)?.dataType as DataType | undefined) ?? DataType.FLOAT;
+  // Gate nodes go right before the add they feed; rewired adds read the gated branch.
+  const before = new Map<NodeProto, NodeProto[]>();
+  const replace = new Map<NodeProto, NodeProto>();
+  for (const blk of layout.blocks) {
+    for (const kind of ['attn', 'mlp'] as const) {
+      const branch = kind === 'attn' ? blk.attnBranch : blk.mlpBranch;
+      const sum = kind === 'attn' ? blk.attnResidual : blk.output;
+      const add = residualAdd(graph, branch, sum, `block ${blk.index} ${kind === 'attn' ? 'attention' : 'MLP'}`);
+      const start = b.nodes.length;
+      let g = b.op('Gather', [gates, b.constI64([gateColumn(blk.index, kind)], [])], { axis: 1 }); // [B]
+      g = b.unsqueeze(g, [1, 2]); // [B,1,1]
+      const dt = streamType(graph, branch, headType);
+      if (dt !== DataType.FLOAT) g = b.op('Cast', [g], { to: dt });
+      const gated = b.op('Mul', [branch, g]);
+      before.set(add, b.nodes.slice(start));
+      const prev = replace.get(add) ?? add;
+      replace.set(add, create(NodeProtoSchema, { ...prev, input: prev.input.map((i) => (i === branch ? gated : i)) }));
+    }
+  }
+  const nodes: NodeProto[] = [];
+  for (const n of model.graph!.node) {
+    const pre = before.get(n);
+    if (pre) nodes.push(...pre);
+    nodes.push(replace.get(n) ?? n);
+  }
+  const bd = batchDimOf(layout);
+  const g = create(GraphProtoSchema, {
+    ...model.graph!,
+    node: nodes,
+    input: [...model.graph!.input, tensorValueInfo(gates, DataType.FLOAT, [bd, 2 * L])],
+    initializer: [...model.graph!.initializer, ...b.initializers],
+  });
+  return { model: create(ModelProtoSchema, { ...model, graph: g }), gates, columns: 2 * L };
+}
+
+/** Gate rows [rows, 2L]: all ones except the given (row -> column) zeros (-1 = none). */
+export function gateRows(columns: number, zeroColumn: ArrayLike<number>): Float32Array {
+  const out = new Float32Array(zeroColumn.length * columns).fill(1);
+  for (let r = 0; r < zeroColumn.length; r++) {
+    const c = zeroColumn[r]!;
+    if (c >= 0) out[r * columns + c] = 0;
+  }
+  return out;
+}
+
+function batchDimOf(layout: ViTLayout): number | string {
+  const d = layout.inputDims[0];
+  return typeof d === 'number' && d > 0 ? d : typeof d === 'string' && d ? d : 'batch';
+}

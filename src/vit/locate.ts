@@ -123,6 +123,10 @@ export function locateVit(model: ModelProto, opts: LocateOptions = {}): ViTLayou
     head = h;
   } else {
     const cands = g.outputNames.map((o) => ({ o, h: headOf(o), dims: g.shapeOf(o)?.dims })).filter((c) => c.h);
+    if (cands.length === 0) {
+      const probs = g.outputNames.find((o) => ['Softmax', 'LogSoftmax'].includes(g.producerOf(o)?.opType ?? '') && headOf(g.producerOf(o)!.input[0]!));
+      if (probs) throw unsupported(`${label}: output ${probs} holds class probabilities (a Softmax after the classifier head); vitpath needs the logits. Re-export the model without the final softmax.`);
+    }
     if (cands.length === 0) fail(`${blocks.length} transformer block(s), but no graph output is written by a linear head reading them (outputs: ${g.outputNames.join(', ')})`);
     const ranked = cands.filter((c) => c.dims?.length === 2);
     const pick = (ranked.length ? ranked : cands)[0]!;
@@ -155,9 +159,11 @@ export function locateVit(model: ModelProto, opts: LocateOptions = {}): ViTLayou
 
   // ---- patch embedding, image input, tokens ----
   const embedRegion = g.ancestors([first.input]);
-  const conv = order.find(
+  // The patch embedding is the last Conv before the first block (earlier ones form a hybrid stem).
+  const convs = order.filter(
     (n) => n.opType === 'Conv' && embedRegion.has(n.output[0]!) && constDims(g, n.input[1] ?? '')?.length === 4 && !g.isConstant(n.input[0]!),
   );
+  const conv = convs[convs.length - 1];
   if (!conv) fail(`${blocks.length} transformer block(s), but no patch-embedding Conv (4-D constant weight) before the first block`);
   const convW = constDims(g, conv!.input[1]!)!;
   const convIn = g.ancestors([conv!.input[0]!]);
@@ -166,6 +172,7 @@ export function locateVit(model: ModelProto, opts: LocateOptions = {}): ViTLayou
   const inputDims: Dim[] = (g.shapeOf(input!)?.dims ?? []).map((d) => d ?? '?');
   // The image as the Conv sees it: NHWC inputs reach it through a Transpose (e.g. Keras exports).
   const toConv = intersect(convIn, dataDescendants(g, input!));
+  const hybrid = convs.some((c) => c !== conv && toConv.has(c.output[0]!));
   const perms = order.filter((n) => n.opType === 'Transpose' && toConv.has(n.output[0]!)).map((n) => attrInts(n, 'perm'));
   const nchw: Dim[] = perms.length === 1 && perms[0]?.length === 4 && inputDims.length === 4 ? perms[0].map((k) => inputDims[k]!) : inputDims;
   const convOut = conv!.output[0]!;
@@ -176,15 +183,6 @@ export function locateVit(model: ModelProto, opts: LocateOptions = {}): ViTLayou
   const dil = attrInts(conv!, 'dilations') ?? [1, 1];
   const channels = convW[1]! * attrInt(conv!, 'group', 1);
 
-  // Position embedding: a constant [1,T,D] or [T,D] added before the first block.
-  let posTokens: number | undefined;
-  for (const n of order) {
-    if (n.opType !== 'Add' || !embedRegion.has(n.output[0]!) || !afterConv.has(n.output[0]!)) continue;
-    for (const i of n.input) {
-      const d = g.isConstant(i) ? constDims(g, i) : undefined;
-      if (d && d.length >= 2 && d[d.length - 1] === width && d.slice(0, -2).every((x) => x === 1) && d[d.length - 2]! > 1) posTokens = d[d.length - 2];
-    }
-  }
   // Extra tokens concatenated to the patches on the token axis (class token, distillation token).
   const extras: { initializer?: string; offset: number; count: number }[] = [];
   let patchOffset = 0;
@@ -206,19 +204,34 @@ export function locateVit(model: ModelProto, opts: LocateOptions = {}): ViTLayou
   }
   const extraTokens = extras.reduce((a, e) => a + e.count, 0);
 
+  // Position embedding: a constant [1,T,D] or [T,D] added before the first block, after the extra
+  // tokens are joined (T = all tokens) or before (T = patches only, timm's no_embed_class).
+  let posTokens: number | undefined;
+  const afterConcat = concat ? g.descendants([concat.output[0]!]) : undefined;
+  for (const n of order) {
+    if (n.opType !== 'Add' || !embedRegion.has(n.output[0]!) || !afterConv.has(n.output[0]!)) continue;
+    for (const i of n.input) {
+      const d = g.isConstant(i) ? constDims(g, i) : undefined;
+      if (d && d.length >= 2 && d[d.length - 1] === width && d.slice(0, -2).every((x) => x === 1) && d[d.length - 2]! > 1) {
+        posTokens = d[d.length - 2]! + (afterConcat && !afterConcat.has(n.output[0]!) ? extraTokens : 0);
+      }
+    }
+  }
+
   const [H, W] = [nchw[2], nchw[3]];
   let numPatches: number;
   let imageSize: [number, number];
   const outSide = (size: number, axis: 0 | 1) => Math.floor((size + pads[axis]! + pads[axis + 2]! - dil[axis]! * (kernel[axis]! - 1) - 1) / strides[axis]!) + 1;
-  if (typeof H === 'number' && typeof W === 'number') {
-    imageSize = [H, W];
-    numPatches = outSide(H, 0) * outSide(W, 1);
-  } else {
-    numPatches = posTokens !== undefined ? posTokens - extraTokens : NaN;
+  const known = typeof H === 'number' && typeof W === 'number';
+  if (known && !hybrid) numPatches = outSide(H, 0) * outSide(W, 1);
+  else numPatches = posTokens !== undefined ? posTokens - extraTokens : NaN;
+  if (known) imageSize = [H, W];
+  else {
     const side = Math.round(Math.sqrt(numPatches));
     imageSize = [side * strides[0]!, side * strides[1]!];
   }
-  const tokens = posTokens ?? numPatches + extraTokens;
+  if (!Number.isFinite(numPatches)) fail(`${blocks.length} transformer block(s), but the number of patches is unknown (symbolic image size and no position embedding)`);
+  const tokens = numPatches + extraTokens;
   const patchSize = kernel[0] === kernel[1] && kernel[0] === strides[0] && strides[0] === strides[1] ? kernel[0]! : null;
 
   let classToken: ViTLayout['classToken'];

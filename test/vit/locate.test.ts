@@ -120,6 +120,37 @@ describe('locateVit on export variants made by graph surgery', () => {
     expect(l.facts).toMatchObject({ imageSize: [8, 12], channels: 3, numPatches: 6, tokens: 7 });
   });
 
+  it("position embedding added before the class token is joined (timm's no_embed_class)", () => {
+    for (const symbolic of [false, true]) {
+      const s = buildSyntheticVit(base);
+      const g = s.model.graph!;
+      const cat = g.node.find((n) => n.opType === 'Concat' && n.attribute.some((a) => a.name === 'axis' && a.i === 1n))!;
+      const add = g.node.find((n) => n.opType === 'Add' && n.input[0] === cat.output[0])!;
+      const b = new GraphBuilder(17, 'surgery');
+      const posP = b.constF32(new Array(4 * 12).fill(0.01), [1, 4, 12]);
+      g.initializer.push(...b.initializers);
+      const tokens = add.output[0]!;
+      add.input = [cat.input[1]!, posP];
+      add.output = ['patches_pos'];
+      cat.input[1] = 'patches_pos';
+      cat.output = [tokens];
+      if (symbolic) g.input[0] = tensorValueInfo('input', DataType.FLOAT, ['batch', 3, 'h', 'w']);
+      expect(locateVit(s.model).facts).toMatchObject({ imageSize: [8, 8], numPatches: 4, tokens: 5, pooling: 'cls' });
+    }
+  });
+
+  it('a model that outputs probabilities (Softmax after the head) is refused with the reason', () => {
+    const s = buildSyntheticVit(base);
+    const g = s.model.graph!;
+    g.node.find((n) => n.output[0] === 'logits')!.output[0] = 'raw';
+    const b = new GraphBuilder(17, 'surgery');
+    b.node('Softmax', ['raw'], { axis: -1 }, ['logits']);
+    g.node.push(...b.nodes);
+    const e = locateError(s.model);
+    expect(e.exitCode).toBe(ExitCode.UNSUPPORTED);
+    expect(e.message).toContain('output logits holds class probabilities');
+  });
+
   it('symbolic image size: taken from the position embedding and the patch stride', () => {
     const s = buildSyntheticVit(base);
     s.model.graph!.input[0] = tensorValueInfo('input', DataType.FLOAT, ['batch', 3, 'height', 'width']);

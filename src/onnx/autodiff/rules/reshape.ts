@@ -8,5 +8,11 @@ import { reshapeLike } from '../util.js';
 // shape input of Reshape is integer-valued and gets no gradient.
 registerRule(['Reshape', 'Flatten'], (ctx) => [reshapeLike(ctx, ctx.gy[0]!, ctx.node.input[0]!)]);
 
-// Outputs that depend on the input's shape or on nothing but attributes: zero gradient.
-registerRule(['Shape', 'Size', 'ConstantOfShape', 'EyeLike', 'RandomNormalLike', 'RandomUniformLike'], (ctx) => ctx.node.input.map(() => undefined));
+// Outputs that depend on the input's shape or on nothing but attributes, and comparisons,
+// logic and index results (piecewise constant): zero gradient. The engine never asks for
+// non-float outputs; registering them keeps missingRules() from listing shape arithmetic.
+registerRule(
+  ['Shape', 'Size', 'ConstantOfShape', 'EyeLike', 'RandomNormalLike', 'RandomUniformLike', 'Range', 'NonZero', 'ArgMax', 'ArgMin'],
+  (ctx) => ctx.node.input.map(() => undefined),
+);
+registerRule(['Equal', 'Greater', 'Less', 'GreaterOrEqual', 'LessOrEqual', 'Not', 'And', 'Or', 'Xor', 'IsNaN', 'IsInf'], (ctx) => ctx.node.input.map(() => undefined));

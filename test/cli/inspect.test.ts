@@ -1,6 +1,7 @@
 // End-to-end: the built CLI (`node bin/vitpath.js inspect ...`) on every fixture, on vit-mnist, with
 // --json and --output, and on each kind of bad input (one line naming the file, documented exit code).
 import { spawnSync, execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -71,9 +72,10 @@ describe('vitpath inspect on the fixtures', () => {
       expect(json.code).toBe(0);
       expect(json.stderr).toBe('');
       const report = JSON.parse(json.stdout);
-      expect(report).toMatchObject({ schemaVersion: 1, tool: 'vitpath', command: 'inspect', model: { path: path.join(ROOT, model) } });
-      expect(report.model.sha256).toMatch(/^[0-9a-f]{64}$/);
-      expectLayoutMatches(report.layout, truth);
+      expect(report).toMatchObject({ schemaVersion: 1, tool: { name: 'vitpath' }, command: 'inspect', model: { path: model }, runtime: null });
+      expect(report.model.sha256).toBe(createHash('sha256').update(fs.readFileSync(path.join(ROOT, model))).digest('hex'));
+      expect(report.results.sizeBytes).toBe(fs.statSync(path.join(ROOT, model)).size);
+      expectLayoutMatches(report.model.layout, truth);
     });
   }
 
@@ -87,7 +89,7 @@ describe('vitpath inspect on the fixtures', () => {
   it('--output picks the logits among several outputs, and names the outputs when wrong', () => {
     const ok = vitpath('inspect', 'fixtures/models/fixed-batch1-attn.onnx', '--output', 'logits', '--json', '-q');
     expect(ok.code).toBe(0);
-    expect(JSON.parse(ok.stdout).layout).toMatchObject({ logits: 'logits', extraOutputs: ['attention'] });
+    expect(JSON.parse(ok.stdout).model.layout).toMatchObject({ logits: 'logits', extraOutputs: ['attention'] });
     const wrong = vitpath('inspect', 'fixtures/models/fixed-batch1-attn.onnx', '--output', 'probs');
     expect(expectOneLineError(wrong, 1, 'fixed-batch1-attn.onnx')).toContain('its outputs are: attention, logits');
     const notHead = vitpath('inspect', 'fixtures/models/fixed-batch1-attn.onnx', '--output', 'attention');
@@ -121,12 +123,12 @@ describe.skipIf(!fs.existsSync(VIT_MNIST))('vitpath inspect on vit-mnist', () =>
       ['producer', 'pytorch'],
     ]) expect(r.stdout).toMatch(new RegExp(`│ ${fact}\\s+│ ${value}`));
     const j = JSON.parse(vitpath('inspect', VIT_MNIST, '--json', '-q').stdout);
-    expect(j.layout.blocks).toHaveLength(4);
-    expect(j.layout.blocks.map((b: { activation: { kind: string } }) => b.activation.kind)).toEqual(['gelu-erf', 'gelu-erf', 'gelu-erf', 'gelu-erf']);
+    expect(j.model.layout.blocks).toHaveLength(4);
+    expect(j.model.layout.blocks.map((b: { activation: { kind: string } }) => b.activation.kind)).toEqual(['gelu-erf', 'gelu-erf', 'gelu-erf', 'gelu-erf']);
     // Every tensor name the layout gives exists in the model.
     const g = fromBinary(ModelProtoSchema, fs.readFileSync(VIT_MNIST)).graph!;
     const tensors = new Set([...g.node.flatMap((n) => [...n.input, ...n.output]), ...g.initializer.map((t) => t.name)]);
-    for (const b of j.layout.blocks) {
+    for (const b of j.model.layout.blocks) {
       for (const t of [b.input, b.output, b.attnResidual, b.attnBranch, b.attnSoftmax, b.mlpBranch, b.neuron, b.fc1.weight, b.fc2.weight]) expect(tensors).toContain(t);
     }
   });

@@ -2,7 +2,7 @@
 // block), or the full layout with every tensor name as JSON on stdout with --json.
 import type { Command } from 'commander';
 import Table from 'cli-table3';
-import { inspectModel, type InspectResult } from '../../services/inspect.js';
+import { inspectModel, type InspectReport } from '../../services/inspect.js';
 import { interactive, printJson, summary } from '../output.js';
 import type { NormRef } from '../../vit/types.js';
 
@@ -58,8 +58,8 @@ function table(head: string[], colour: boolean): Table.Table {
 }
 
 /** The human summary: a facts table, then one row per block. */
-export function renderInspect(r: InspectResult, colour: boolean): string {
-  const l = r.layout;
+export function renderInspect(r: InspectReport, colour: boolean): string {
+  const l = r.model.layout;
   const f = l.facts;
   const facts = table(['fact', 'value'], colour);
   const poolText = f.pooling === 'cls' ? `class token (row ${l.classToken?.row ?? 0}${l.classToken ? `, ${l.classToken.initializer}` : ''})` : 'mean over tokens (no class token: use --token mean)';

@@ -310,7 +310,7 @@ export class NeuronGradientEngine implements NeuronGradientSource {
     const fetch = [g.logits, g.perSample!, ...this.r.layers.map((l) => g.activations[l]!), ...this.r.layers.map((l) => g.grads[l]!)];
     const parts = await this.chunked(batch, async (s, n, m) => {
       const pad = <A extends Float32Array | BigInt64Array>(a: A, per: number): A => {
-        if (n === m && s === 0 && a.length === m * per) return a;
+        if (s === 0 && a.length === m * per) return a;
         const out = new (a.constructor as new (k: number) => A)(m * per);
         out.set(a.subarray(s * per, (s + n) * per) as never);
         return out;
@@ -346,7 +346,7 @@ export class NeuronGradientEngine implements NeuronGradientSource {
     const acts = this.r.layers.map((l) => graph.activations[l]!);
     const size = this.imageSize;
     const parts = await this.chunked(batch, async (s, n, m) => {
-      const img = n === m && s === 0 ? images : (() => {
+      const img = s === 0 && images.length === m * size ? images : (() => {
         const a = new Float32Array(m * size);
         a.set(images.subarray(s * size, (s + n) * size));
         return a;

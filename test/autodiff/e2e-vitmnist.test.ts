@@ -11,12 +11,14 @@ import { VIT_MNIST } from '../rewrite/layouts.js';
 import { MNIST_IMAGES, mnistImages } from '../rewrite/data.js';
 import { ForwardF, probeNeurons, worstError } from './e2e-helpers.js';
 
-// Central-difference step for float32 F: the forward adds ~1e-7 relative rounding noise, so the
-// rounding part of the error is ~1e-7 * F / eps while the truncation part is ~eps^2 * F''' / 6.
-// The neurons are O(1) (GELU outputs ~0.1..3); measured against the analytic gradient the worst
-// error is ~1.5e-3 at eps in 0.1..0.2 and climbs to 2-6e-2 at eps = 1e-2 (noise). Tolerance 1e-2
-// leaves a ~6x margin over the measured error and is ~10x below an error that a wrong rule gives.
-const EPS = 0.1;
+// Numerical reference: Richardson-extrapolated central differences (4 D(h/2) - D(h)) / 3 with
+// h = 0.4 (steps 0.4 and 0.2). The float32 forward adds ~1e-7 relative rounding noise to F, so plain
+// central differences trade noise (~1e-7 F / h) against truncation (~h^2 F''' / 6) and bottom out at
+// ~1.5e-3 worst error near h = 0.1..0.2 (2-6e-2 at h = 1e-2). Extrapolation removes the h^2 term, so
+// a large step keeps the noise small: measured worst errors are 3e-4..1.1e-3 here and <= 2.8e-3 on
+// every fixture (neurons are O(1): GELU outputs ~0.1..3). TOL = 1e-2 leaves a >= 3.5x margin; a
+// wrong rule (a missing term, a transposed operand) gives errors of order 1.
+const STEP = 0.4;
 const TOL = 1e-2;
 const FFN = 128;
 const N = 4;
@@ -79,16 +81,20 @@ describe.skipIf(!fs.existsSync(VIT_MNIST) || !fs.existsSync(MNIST_IMAGES))('vit-
     const f = await fwd.eval(images, N, targets, ov);
     for (let b = 0; b < N; b++) expect(r.F[b]).toBeCloseTo(f[b]!, 6);
     const probes = probeNeurons([0, 1, 2, 3], FFN, 8);
-    const nd = await fwd.centralDiff(images, N, targets, ov, probes, EPS);
+    const nd = await fwd.richardson(images, N, targets, ov, probes, STEP);
     await fwd.release();
     if (eng !== engine) await eng.release();
+    console.log(`vit-mnist ${kind}: F ${Array.from(r.F).map((x) => x.toExponential(2))}; worst finite-difference error per sample (32 neurons)`);
+    const errs: string[] = [];
     for (let b = 0; b < N; b++) {
       const an = probes.map((p) => r.grads[p.layer]![b * FFN + p.index]!);
       const err = worstError(an, nd[b]!);
+      errs.push(err.toExponential(2));
       expect(err, `sample ${b}: analytic ${an.slice(0, 4)} numeric ${nd[b]!.slice(0, 4)}`).toBeLessThan(TOL);
       // Every block carries a non-zero gradient.
       for (const l of [0, 1, 2, 3]) expect(Math.max(...r.grads[l]!.subarray(b * FFN, (b + 1) * FFN).map(Math.abs))).toBeGreaterThan(0);
     }
+    console.log(`  ${errs.join(' ')}`);
   });
 
   it('completeness: IG over a neuron set approaches F(clean) - F(set at zero) as m grows', async () => {

@@ -232,7 +232,45 @@ def synthetic():
         with Image.open(os.path.join(OUT, name)) as im:
             mode = im.mode
             jpegs.append({'file': name, 'mode': mode, 'decoded': full_u8(im), 'L': full_u8(im.convert('L')), 'RGB': full_u8(im.convert('RGB'))})
-    return {'arrays': arrays, 'cases': cases, 'jpegs': jpegs}
+    return {'arrays': arrays, 'cases': cases, 'jpegs': jpegs, 'modes': mode_files()}
+
+
+def png16(path, w, h, ctype, arr16):
+    """A 16-bit PNG (PIL cannot write 16-bit RGB): filter 0 rows, big-endian samples."""
+    import zlib
+    raw = b''.join(b'\0' + arr16[y].astype('>u2').tobytes() for y in range(h))
+
+    def chunk(t, d):
+        return struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d) & 0xffffffff)
+    with open(path, 'wb') as f:
+        f.write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 16, ctype, 0, 0, 0))
+                + chunk(b'IDAT', zlib.compress(raw, 9)) + chunk(b'IEND', b''))
+
+
+def mode_files():
+    """Files in the modes PIL opens differently (palette, alpha, 1-bit, 16-bit, CMYK, progressive):
+    PIL's convert('RGB') and convert('L') are the reference for vitpath's decode."""
+    d = os.path.join(OUT, 'modes')
+    os.makedirs(d, exist_ok=True)
+    rng = np.random.default_rng(1)
+    h, w = 11, 9
+    rgb = Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), 'RGB')
+    rgb.quantize(32).save(os.path.join(d, 'palette.png'))
+    rgb.quantize(32).save(os.path.join(d, 'palette_trns.png'), transparency=3)
+    Image.fromarray(rng.integers(0, 256, (h, w, 2), dtype=np.uint8), 'LA').save(os.path.join(d, 'la.png'))
+    Image.fromarray(rng.integers(0, 256, (h, w, 4), dtype=np.uint8), 'RGBA').save(os.path.join(d, 'rgba.png'))
+    Image.fromarray((rng.integers(0, 2, (h, w), dtype=np.uint8) * 255), 'L').convert('1').save(os.path.join(d, 'bilevel.png'))
+    rgb.convert('CMYK').save(os.path.join(d, 'cmyk.jpg'), quality=90)
+    rgb.save(os.path.join(d, 'progressive.jpg'), quality=80, progressive=True)
+    png16(os.path.join(d, 'gray16.png'), w, h, 0, rng.integers(0, 65536, (h, w)))
+    png16(os.path.join(d, 'gray16_small_values.png'), w, h, 0, rng.integers(0, 300, (h, w)))
+    png16(os.path.join(d, 'rgb16.png'), w, h, 2, rng.integers(0, 65536, (h, w * 3)))
+    png16(os.path.join(d, 'gray_alpha16.png'), w, h, 4, rng.integers(0, 65536, (h, w * 2)))
+    out = []
+    for name in sorted(os.listdir(d)):
+        with Image.open(os.path.join(d, name)) as im:
+            out.append({'file': 'modes/' + name, 'mode': im.mode, 'RGB': full_u8(im.convert('RGB')), 'L': full_u8(im.convert('L'))})
+    return out
 
 
 def shared_images():

@@ -49,6 +49,25 @@ export function convertChannels(data: Uint8Array, width: number, height: number,
   return { data: out, width, height, channels: outChannels };
 }
 
+/**
+ * Pillow's CMYK -> RGB (Convert.c, cmyk2rgb): R = clip(nk - MULDIV255(C, nk)) with nk = 255 - K and
+ * MULDIV255(a, b) = ((a*b + 128) >> 8 + a*b + 128) >> 8. Extra bands (alpha) are dropped.
+ */
+export function cmykToRgb(data: Uint8Array, channels: number): Uint8Array {
+  const n = Math.floor(data.length / channels);
+  const out = new Uint8Array(n * 3);
+  for (let i = 0; i < n; i++) {
+    const s = i * channels;
+    const nk = 255 - data[s + 3]!;
+    for (let c = 0; c < 3; c++) {
+      const t = data[s + c]! * nk + 128;
+      const v = nk - (((t >> 8) + t) >> 8);
+      out[i * 3 + c] = v < 0 ? 0 : v > 255 ? 255 : v;
+    }
+  }
+  return out;
+}
+
 /** Decoded pixels as the file stores them (1 gray, 2 gray+alpha, 3 RGB, 4 RGBA), 8 bits each. */
 export interface RawImage extends Image8 {
   /** Decoder's name for the file format, e.g. 'jpeg' or 'png'. */
@@ -67,15 +86,33 @@ export async function decodeRaw(file: string | Buffer, label = typeof file === '
   try {
     const img = sharp(file, { ignoreIcc: true, failOn: 'truncated' });
     const meta = await img.metadata();
+    const format = String(meta.format ?? '');
+    const grayFile = meta.space === 'b-w' || meta.space === 'grey16' || (meta.channels !== undefined && meta.channels <= 2);
+    if (meta.space === 'cmyk') {
+      // PIL keeps CMYK and converts it to RGB with its naive formula, not through a profile
+      const { data, info } = await img.pipelineColourspace('cmyk').toColourspace('cmyk').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+      return { data: cmykToRgb(data, info.channels), width: info.width, height: info.height, channels: 3, format };
+    }
+    if (meta.depth === 'ushort') {
+      // 16-bit PNG/TIFF: PIL opens 16-bit gray as mode "I" (convert clips to 0..255) and everything
+      // else (RGB, RGBA, gray+alpha) as 8-bit modes keeping each sample's high byte
+      const { data, info } = await img
+        .toColourspace(grayFile ? 'grey16' : 'rgb16')
+        .raw({ depth: 'ushort' })
+        .toBuffer({ resolveWithObject: true });
+      const u16 = new Uint16Array(data.buffer, data.byteOffset, data.byteLength / 2);
+      const clipGray = grayFile && info.channels === 1;
+      const out = Uint8Array.from(u16, (v) => (clipGray ? Math.min(v, 255) : v >> 8));
+      return { data: out, width: info.width, height: info.height, channels: info.channels, format };
+    }
     // sharp's raw output turns grayscale files into 3 identical bands; keep them as 1 band
-    const gray = meta.space === 'b-w' || meta.space === 'grey16' || (meta.channels !== undefined && meta.channels <= 2);
-    const { data, info } = await (gray ? img.toColourspace('b-w') : img).raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    const { data, info } = await (grayFile ? img.toColourspace('b-w') : img).raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
     return {
       data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
       width: info.width,
       height: info.height,
       channels: info.channels,
-      format: String(meta.format ?? ''),
+      format,
     };
   } catch (e) {
     const why = String((e as Error)?.message ?? e).split('\n')[0];

@@ -97,6 +97,14 @@ describe('synthetic arrays vs Pillow / torchvision', () => {
     });
   }
 
+  for (const m of ref.modes as { file: string; mode: string; L: U8Out; RGB: U8Out }[]) {
+    it(`${m.file} (PIL mode ${m.mode}) decodes to PIL's convert('L') and convert('RGB')`, async () => {
+      const f = path.join(REF, m.file);
+      expectU8(await decodeImage(f, 1), m.L, `${m.file} L`);
+      expectU8(await decodeImage(f, 3), m.RGB, `${m.file} RGB`);
+    });
+  }
+
   for (const c of ref.cases) {
     const label = `${c.array} ${c.op} ${c.width ?? ''}${c.height ? 'x' + c.height : ''} ${c.resize ?? ''} ${c.crop ?? ''} ${c.interpolation ?? ''}`;
     it(label, () => {

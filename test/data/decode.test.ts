@@ -103,6 +103,17 @@ describe('decodeRaw / decodeImage', () => {
     expect([img.width, img.height, img.channels, img.data.length]).toEqual([16, 16, 3, 768]);
   });
 
+  it('ignores EXIF orientation (PIL.Image.open does not rotate either)', async () => {
+    const f = path.join(tmp, 'rotated.jpg');
+    await sharp(Buffer.from(bytes(12 * 5 * 3, 15)), { raw: { width: 12, height: 5, channels: 3 } })
+      .withMetadata({ orientation: 6 })
+      .jpeg()
+      .toFile(f);
+    expect((await sharp(f).metadata()).orientation).toBe(6);
+    const img = await decodeImage(f, 3);
+    expect([img.width, img.height]).toEqual([12, 5]);
+  });
+
   it('an undecodable file is bad input naming the file', async () => {
     const f = path.join(tmp, 'garbage.png');
     fs.writeFileSync(f, 'this is not an image');

@@ -185,13 +185,11 @@ export function locateVit(model: ModelProto, opts: LocateOptions = {}): ViTLayou
 
   // Extra tokens concatenated to the patches on the token axis (class token, distillation token).
   const extras: { initializer?: string; offset: number; count: number }[] = [];
-  let patchOffset = 0;
   const concat = order.find((n) => n.opType === 'Concat' && embedRegion.has(n.output[0]!) && afterConv.has(n.output[0]!) && n.input.some((i) => !afterConv.has(i)));
   if (concat) {
     let offset = 0;
     for (const i of concat.input) {
       if (afterConv.has(i)) {
-        patchOffset = offset;
         offset += NaN; // unknown until numPatches is known; extras after the patches are rare
         continue;
       }
@@ -239,7 +237,6 @@ export function locateVit(model: ModelProto, opts: LocateOptions = {}): ViTLayou
     const e = extras.find((x) => x.offset === poolRow) ?? extras[0];
     if (e?.initializer) classToken = { initializer: e.initializer, row: Number.isNaN(e.offset) ? poolRow : e.offset };
   }
-  void patchOffset;
 
   // ---- heads ----
   const d0 = drafts[0]!;

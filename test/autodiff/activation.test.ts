@@ -31,10 +31,14 @@ describe('activation gradient rules', () => {
     const r = await checkAndLog('Gelu', 'tanh [2,3,5]', { model: opModel('Gelu', [{ name: 'x', dims }], { approximate: 'tanh' }, 20, DataType.FLOAT), inputs: { x }, wrt: ['x'] });
     expect(r.maxRelErr).toBeLessThan(1e-3);
   });
-  it(`Gelu approximate=tanh opset 20 (float64)`, async () => {
+  // ORT's float64 Gelu-tanh forward differs from the exact formula by up to ~1.4e-7 relative
+  // (measured against Math.tanh; it is neither the float64 nor the float32-constant formula),
+  // which leaves a step-independent ~7e-7 finite-difference gap; 5e-6 still catches any
+  // error in the derivative formula (those are >= 1e-3).
+  it(`Gelu approximate=tanh opset 20 (float64, < 5e-6)`, async () => {
     const x = feed(dims, 23, -3, 3);
     const r = await checkAndLog('Gelu', 'tanh [2,3,5]', { model: opModel('Gelu', [{ name: 'x', dims }], { approximate: 'tanh' }, 20), inputs: { x }, wrt: ['x'] });
-    expect(r.maxRelErr).toBeLessThan(1e-6);
+    expect(r.maxRelErr).toBeLessThan(5e-6);
   });
   it('Gelu with an unknown approximation is refused with exit code 3', () => {
     const model = opModel('Gelu', [{ name: 'x', dims: [3] }], { approximate: 'fast' }, 20, DataType.FLOAT);

@@ -59,7 +59,8 @@ export async function checkAndLog(rule: string, label: string, c: GradCheckCase)
   const r = await gradCheck(first instanceof Float32Array && c.eps === undefined ? { ...c, eps: F32_STEP } : c);
   const dir = process.env.VITPATH_GRADCHECK_LOG;
   if (dir) {
-    const f64 = first instanceof Float64Array;
+    // float64 only when every checked input is float64 (a float32 input sets the FD step/noise).
+    const f64 = c.wrt.every((w) => c.inputs[w]!.data instanceof Float64Array);
     fs.mkdirSync(dir, { recursive: true });
     fs.appendFileSync(path.join(dir, `${rule}.jsonl`), JSON.stringify({ rule, label, dtype: f64 ? 'float64' : 'float32', maxRelErr: r.maxRelErr, perInput: r.perInput }) + '\n');
   }

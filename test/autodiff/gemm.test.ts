@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { DataType } from '../../src/onnx/proto.js';
 import { checkAndLog, feed, opModel, type OpInput } from './math-model.js';
+import { dynGradCheck, F64, smallModel } from './dyncheck.js';
 
 const M = 3;
 const K = 4;
@@ -56,5 +57,15 @@ describe('Gemm gradient rule', () => {
     const model = opModel('Gemm', [{ name: 'a', dims: [K, M] }, { name: 'b', dims: [N, K] }, { name: 'c', dims: [N] }], { transA: 1, transB: 1 }, 13, DataType.FLOAT);
     const r = await checkAndLog('Gemm', 'tA=1 tB=1 float32', { model, inputs: { a: feed([K, M], 38, -1, 1, false), b: feed([N, K], 39, -1, 1, false), c: feed([N], 40, -1, 1, false) }, wrt: ['a', 'b', 'c'] });
     expect(r.maxRelErr).toBeLessThan(1e-3);
+  });
+  it('dynamic batch M with C [M,N]-broadcast from [N] and transA (opset 13, run at batch 1 and 4)', async () => {
+    // A is [K, batch] with transA=1, so the batch axis is M; C [N] is summed over it at run time.
+    const model = smallModel(13, [['a', F64, [K, 'batch']], ['c', F64, [N]]], (b) => {
+      const w = b.constF64(Array.from({ length: K * N }, (_, i) => Math.sin(i + 2)), [K, N]);
+      return b.op('Gemm', ['a', w, 'c'], { transA: 1, beta: { float: 0.5 } });
+    });
+    const r = await dynGradCheck({ model, feeds: (n) => ({ a: feed([K, n], 41 + n), c: feed([N], 40) }), wrt: ['a', 'c'] });
+    expect(r.outDims[0]).toBeNull();
+    expect(r.maxRelErr).toBeLessThan(1e-6);
   });
 });

@@ -128,6 +128,15 @@ describe('BatchNormalization (inference) gradient rule', () => {
       expect(r.maxRelErr).toBeLessThan(1e-3);
     });
   }
+  it('dynamic batch, X and scale (opset 15, run at batch 1 and 4)', async () => {
+    const model = smallModel(15, [['x', F64, ['batch', 3, 2]], ['s', F64, [3]]], (b) => {
+      const c = (v: number[]) => b.constF64(v, [3]);
+      return b.op('BatchNormalization', ['x', 's', c([0.1, -0.2, 0.3]), c([0.2, 0, -0.3]), c([0.7, 1.2, 0.9])], { epsilon: { float: 1e-3 } });
+    });
+    const r = await dynGradCheck({ model, feeds: (n) => ({ x: feed([n, 3, 2], 68 + n, -2, 2), s: feed([3], 67, 0.5, 1.5) }), wrt: ['x', 's'] });
+    expect(r.outDims[0]).toBeNull();
+    expect(r.maxRelErr).toBeLessThan(1e-6);
+  });
   it('refuses training_mode=1 with exit code 3', () => {
     const model = opModel('BatchNormalization', bnInputs([2, 3], [3]), { training_mode: 1 }, 15, DataType.FLOAT);
     const f = (dims: number[]) => ({ dataType: DataType.FLOAT, dims });

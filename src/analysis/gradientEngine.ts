@@ -25,7 +25,7 @@ export interface GradientEngineOptions {
   token?: TokenChoice;
   /** F = softmax probability ('prob', default) or logit of the target class. */
   objective?: ObjectiveKind;
-  /** 'override' (default): inputs replace the rows; 'scale': inputs multiply them. */
+  /** 'override' (default): inputs replace the rows; 'scale': inputs multiply them; 'affine': row * scale + offset. */
   mode?: InterventionMode;
   provider?: ProviderChoice;
   threads?: number;
@@ -65,6 +65,8 @@ export interface NeuronGradientSource {
 export interface BuiltGraph {
   bytes: Uint8Array;
   inputs: Record<number, string>;
+  /** Affine mode: the scale inputs. */
+  scaleInputs?: Record<number, string>;
   activations: Record<number, string>;
   grads: Record<number, string>;
   logits: string;
@@ -192,6 +194,7 @@ export async function buildNeuronGradientGraph(model: ModelProto, layout: ViTLay
   return {
     bytes,
     inputs: iv.inputs,
+    scaleInputs: iv.scaleInputs,
     activations: iv.activations,
     grads,
     logits: layout.logits,
@@ -295,7 +298,17 @@ export class NeuronGradientEngine implements NeuronGradientSource {
     return out;
   }
 
-  async run(images: Float32Array, batch: number, targets: number[] | BigInt64Array, overrides: Record<number, Float32Array>): Promise<GradientResult> {
+  /**
+   * Run the gradient graph. `overrides` feed the intervention inputs (the offsets in affine mode);
+   * `scales` feed the affine scale inputs (required in affine mode, ignored otherwise).
+   */
+  async run(
+    images: Float32Array,
+    batch: number,
+    targets: number[] | BigInt64Array,
+    overrides: Record<number, Float32Array>,
+    scales?: Record<number, Float32Array>,
+  ): Promise<GradientResult> {
     this.checkImages(images, batch);
     const F = this.ffn;
     const tg = targets instanceof BigInt64Array ? targets : BigInt64Array.from(targets.map((t) => BigInt(t)));
@@ -304,6 +317,10 @@ export class NeuronGradientEngine implements NeuronGradientSource {
     for (const l of this.r.layers) {
       const o = overrides[l];
       if (!o || o.length !== batch * F) throw usageError(`override for block ${l} must hold batch x ffn = ${batch * F} values (got ${o?.length ?? 'none'})`);
+      if (this.r.mode === 'affine') {
+        const sc = scales?.[l];
+        if (!sc || sc.length !== batch * F) throw usageError(`scale for block ${l} must hold batch x ffn = ${batch * F} values (got ${sc?.length ?? 'none'})`);
+      }
     }
     const size = this.imageSize;
     const g = this.graph;
@@ -319,7 +336,10 @@ export class NeuronGradientEngine implements NeuronGradientSource {
         [this.layout.input]: { data: pad(images, size), dims: this.imageDims(m) },
         [g.target!]: { data: pad(tg, 1), dims: [m] },
       };
-      for (const l of this.r.layers) feeds[g.inputs[l]!] = { data: pad(overrides[l]!, F), dims: [m, F] };
+      for (const l of this.r.layers) {
+        feeds[g.inputs[l]!] = { data: pad(overrides[l]!, F), dims: [m, F] };
+        if (this.r.mode === 'affine') feeds[g.scaleInputs![l]!] = { data: pad(scales![l]!, F), dims: [m, F] };
+      }
       return this.session.run(feeds, fetch);
     });
     const get = (name: string, per: number) => concatRows(parts.map((p) => p[name]!.data as Float32Array), per, batch);

@@ -30,6 +30,8 @@ const cases: Case[] = [
   { file: 'decomposed-gemm-tanh.onnx', token: 3, mode: 'scale', layers: [0, 2] },
   { file: 'mean-pool.onnx', token: 'mean', mode: 'scale' },
   { file: 'mean-pool.onnx', token: 7 },
+  { file: 'rgb-nonsquare-gemm.onnx', mode: 'affine' },
+  { file: 'mean-pool.onnx', token: 'mean', mode: 'affine' },
 ];
 
 describe.each(cases)('gradients on $file (token $token, mode $mode, objective $objective)', ({ file, token, mode, objective, layers }) => {
@@ -43,12 +45,16 @@ describe.each(cases)('gradients on $file (token $token, mode $mode, objective $o
     const clean = await engine.clean(images, B);
     // Overrides away from the clean point: 0.7 x clean rows (override) or factors 0.4..1.3 (scale).
     const ov: Record<number, Float32Array> = {};
+    // Affine: row * s + o with s in 0.3..1.2 and o = 0.2 x clean (d F / d o is d F / d edited row).
+    const sc: Record<number, Float32Array> = {};
+    if (mode === 'affine') for (const l of engine.layers) sc[l] = Float32Array.from({ length: B * ffn }, (_, i) => 0.3 + ((i * 53) % 10) / 10);
     for (const l of engine.layers) {
-      ov[l] = mode === 'scale' ? Float32Array.from({ length: B * ffn }, (_, i) => 0.4 + ((i * 37) % 10) / 10) : clean.activations[l]!.map((x) => 0.7 * x);
+      ov[l] = mode === 'affine' ? clean.activations[l]!.map((x) => 0.2 * x) : mode === 'scale' ? Float32Array.from({ length: B * ffn }, (_, i) => 0.4 + ((i * 37) % 10) / 10) : clean.activations[l]!.map((x) => 0.7 * x);
     }
     const targets = [1, 4, 8];
-    const r = await engine.run(images, B, targets, ov);
+    const r = await engine.run(images, B, targets, ov, sc);
     const fwd = await ForwardF.create(loaded, layout, { layers: [...engine.layers], token: engine.token, mode, objective });
+    fwd.scales = sc;
     const f = await fwd.eval(images, B, targets, ov);
     for (let b = 0; b < B; b++) expect(r.F[b]).toBeCloseTo(f[b]!, 6);
     const probes = probeNeurons([...engine.layers], ffn, 6);
@@ -67,6 +73,7 @@ describe.each(cases)('gradients on $file (token $token, mode $mode, objective $o
       1,
       [targets[1]!],
       Object.fromEntries(engine.layers.map((l) => [l, ov[l]!.slice(ffn, 2 * ffn)])),
+      mode === 'affine' ? Object.fromEntries(engine.layers.map((l) => [l, sc[l]!.slice(ffn, 2 * ffn)])) : undefined,
     );
     expect(one.F[0]).toBeCloseTo(r.F[1]!, 6);
     for (const l of engine.layers) {
@@ -75,5 +82,30 @@ describe.each(cases)('gradients on $file (token $token, mode $mode, objective $o
       for (let i = 0; i < ffn; i++) expect(Math.abs(one.grads[l]![i]! - a[i]!)).toBeLessThanOrEqual(1e-4 * scale);
     }
     await engine.release();
+  });
+});
+
+describe('affine mode', () => {
+  it('at scale 0 it is the override form: same F and gradients', async () => {
+    const file = 'erf-ln-matmul.onnx';
+    const loaded = loadModel(path.join(FIXTURE_DIR, file));
+    const layout = locateVit(loaded.proto);
+    const aff = await NeuronGradientEngine.create(loaded, layout, { threads: 1, provider: 'cpu', mode: 'affine' });
+    const ovr = await NeuronGradientEngine.create(loaded, layout, { threads: 1, provider: 'cpu', mode: 'override' });
+    const B = 2;
+    const images = randomImages(B, aff.imageSize, 5);
+    const clean = await ovr.clean(images, B);
+    const o = Object.fromEntries(aff.layers.map((l) => [l, clean.activations[l]!.map((x, i) => x * (0.2 + (i % 7) / 10))]));
+    const zero = Object.fromEntries(aff.layers.map((l) => [l, new Float32Array(B * aff.ffn)]));
+    const a = await aff.run(images, B, [2, 6], o, zero);
+    const b = await ovr.run(images, B, [2, 6], o);
+    expect(Array.from(a.F)).toEqual(Array.from(b.F));
+    for (const l of aff.layers) {
+      const scale = Math.max(...b.grads[l]!.map(Math.abs));
+      for (let i = 0; i < b.grads[l]!.length; i++) expect(Math.abs(a.grads[l]![i]! - b.grads[l]![i]!)).toBeLessThanOrEqual(1e-6 * scale);
+    }
+    await expect(aff.run(images, B, [2, 6], o)).rejects.toThrow(/scale for block/);
+    await aff.release();
+    await ovr.release();
   });
 });

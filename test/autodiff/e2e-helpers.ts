@@ -21,6 +21,7 @@ export class ForwardF {
     private readonly s: ModelSession,
     private readonly layout: ViTLayout,
     private readonly inputs: Record<number, string>,
+    private readonly scaleInputs: Record<number, string>,
     private readonly perSample: string,
     readonly layers: number[],
   ) {}
@@ -29,7 +30,7 @@ export class ForwardF {
     const iv = interveneNeurons(loaded.proto, layout, { layers: o.layers, token: o.token, mode: o.mode });
     const obj = appendObjective(iv.model, { logits: layout.logits, kind: o.objective, batchDim: batchDim(layout) });
     const s = await createSession(encodeModel(obj.model), { provider: 'cpu', threads: 1 });
-    return new ForwardF(s, layout, iv.inputs, obj.perSample, iv.layers);
+    return new ForwardF(s, layout, iv.inputs, iv.scaleInputs ?? {}, obj.perSample, iv.layers);
   }
 
   get imageSize(): number {
@@ -37,7 +38,10 @@ export class ForwardF {
     return f.channels * f.imageSize[0] * f.imageSize[1];
   }
 
-  async eval(images: Float32Array, batch: number, targets: number[], overrides: Record<number, Float32Array>): Promise<Float32Array> {
+  /** Affine mode: the scale inputs' values (rows of [batch, ffn], tiled over perturbed copies). */
+  scales: Record<number, Float32Array> = {};
+
+  async eval(images: Float32Array, batch: number, targets: number[], overrides: Record<number, Float32Array>, scales = this.scales): Promise<Float32Array> {
     const fixed = typeof this.layout.inputDims[0] === 'number' ? (this.layout.inputDims[0] as number) : batch;
     const F = this.layout.facts.ffnWidth;
     const size = this.imageSize;
@@ -49,7 +53,10 @@ export class ForwardF {
         [this.layout.input]: { data: images.slice(s * size, (s + n) * size), dims: [n, f.channels, f.imageSize[0], f.imageSize[1]] },
         target: { data: BigInt64Array.from(targets.slice(s, s + n).map(BigInt)), dims: [n] },
       };
-      for (const l of this.layers) feeds[this.inputs[l]!] = { data: overrides[l]!.slice(s * F, (s + n) * F), dims: [n, F] };
+      for (const l of this.layers) {
+        feeds[this.inputs[l]!] = { data: overrides[l]!.slice(s * F, (s + n) * F), dims: [n, F] };
+        if (this.scaleInputs[l]) feeds[this.scaleInputs[l]!] = { data: scales[l]!.slice(s * F, (s + n) * F), dims: [n, F] };
+      }
       const r = await this.s.run(feeds, [this.perSample]);
       out.set(r[this.perSample]!.data as Float32Array, s);
     }
@@ -74,7 +81,9 @@ export class ForwardF {
     const img = new Float32Array(rows * size);
     const tg: number[] = [];
     const ov: Record<number, Float32Array> = {};
+    const sc: Record<number, Float32Array> = {};
     for (const l of this.layers) ov[l] = new Float32Array(rows * F);
+    for (const l of Object.keys(this.scales).map(Number)) sc[l] = new Float32Array(rows * F);
     const steps: number[] = [];
     let r = 0;
     for (let b = 0; b < batch; b++) {
@@ -83,6 +92,7 @@ export class ForwardF {
           img.set(images.subarray(b * size, (b + 1) * size), r * size);
           tg.push(targets[b]!);
           for (const l of this.layers) ov[l]!.set(overrides[l]!.subarray(b * F, (b + 1) * F), r * F);
+          for (const l of Object.keys(sc).map(Number)) sc[l]!.set(this.scales[l]!.subarray(b * F, (b + 1) * F), r * F);
           const x = overrides[p.layer]![b * F + p.index]!;
           ov[p.layer]![r * F + p.index] = x + sign * eps;
           if (sign === 1) steps.push(0);
@@ -91,7 +101,7 @@ export class ForwardF {
         }
       }
     }
-    const f = await this.eval(img, rows, tg, ov);
+    const f = await this.eval(img, rows, tg, ov, sc);
     const out: number[][] = [];
     let k = 0;
     for (let b = 0; b < batch; b++) {

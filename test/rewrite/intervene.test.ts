@@ -60,6 +60,17 @@ describe.each(cases)('intervention on $name', ({ file, layout: mkLayout }) => {
     for (const l of all) sf[sc.inputs[l]!] = { data: new Float32Array(batch * F).fill(1), dims: [batch, F] };
     const so = await runModel(sc.model, sf, [layout.logits]);
     expect(Array.from(so[layout.logits]!.data as Float32Array)).toEqual(Array.from(cleanOut[layout.logits]!.data as Float32Array));
+    // Affine (row * s + o): identity at s = 1, o = 0, and the override form at s = 0, o = clean row.
+    const af = interveneNeurons(model, layout, { token, layers: all, mode: 'affine' });
+    for (const [sv, useClean] of [[1, false], [0, true]] as const) {
+      const ff: Record<string, Feed> = { [layout.input]: images };
+      for (const l of all) {
+        ff[af.scaleInputs[l]!] = { data: new Float32Array(batch * F).fill(sv), dims: [batch, F] };
+        ff[af.inputs[l]!] = { data: useClean ? cleanOut[clean.activations[l]!]!.data : new Float32Array(batch * F), dims: [batch, F] };
+      }
+      const ao = await runModel(af.model, ff, [layout.logits]);
+      expect(Array.from(ao[layout.logits]!.data as Float32Array)).toEqual(Array.from(cleanOut[layout.logits]!.data as Float32Array));
+    }
   });
 
   it.each(tokens)('a new override changes only the chosen row (token %s)', async (token) => {

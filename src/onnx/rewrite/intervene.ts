@@ -10,6 +10,10 @@
 //   scale,    token t:  n'[:,t] = n[:,t] * u_l
 //   override, 'mean':   n'[:,p] = n[:,p] + (u_l - m)  for every patch row p, where m = mean_p n[:,p]
 //   scale,    'mean':   n'[:,p] = n[:,p] + (u_l - 1) * m
+//   affine,   token t:  n'[:,t] = n[:,t] * s_l + o_l           (two inputs `scale_<l>`, `offset_<l>`;
+//                                                             s = 0 is the override form, o = 0 the
+//                                                             scale form; dF/do_l = dF/d n'[:,t])
+//   affine,   'mean':   n'[:,p] = n[:,p] + (s_l - 1) * m + o_l
 // 'mean' is the token for mean-pooled models (whose head reads the average of the patch tokens):
 // the intervened quantity is the patch-token MEAN of each neuron. Override sets that mean to u_l
 // and keeps each token's deviation from the mean as computed; since d n'/d n = I - (1/P) 1 1^T on
@@ -24,7 +28,7 @@ import type { ViTLayout } from '../../vit/types.js';
 import { usageError, unsupported } from '../../errors.js';
 
 export type TokenChoice = 'cls' | 'mean' | number;
-export type InterventionMode = 'override' | 'scale';
+export type InterventionMode = 'override' | 'scale' | 'affine';
 
 export interface InterveneOptions {
   /** Blocks to intervene on (0-based); default all. */
@@ -38,8 +42,10 @@ export interface InterveneOptions {
 
 export interface Intervention {
   model: ModelProto;
-  /** Block index -> name of the new [batch, ffn] input. */
+  /** Block index -> name of the new [batch, ffn] input (the offset input in affine mode). */
   inputs: Record<number, string>;
+  /** Affine mode: block index -> name of the [batch, ffn] scale input. */
+  scaleInputs: Record<number, string>;
   /** Block index -> name of the exposed pre-intervention row [batch, ffn] (when asked for). */
   activations: Record<number, string>;
   /** Block index -> the intervened neuron tensor (what fc2 now reads), same shape as the original. */
@@ -173,6 +179,7 @@ export function interveneNeurons(model: ModelProto, layout: ViTLayout, opts: Int
   const bd = batchDim(layout);
   const F = layout.facts.ffnWidth;
   const inputs: Record<number, string> = {};
+  const scaleInputs: Record<number, string> = {};
   const activations: Record<number, string> = {};
   const intervened: Record<number, string> = {};
   const groups: { anchor: string; nodes: NodeProto[] }[] = [];
@@ -186,10 +193,14 @@ export function interveneNeurons(model: ModelProto, layout: ViTLayout, opts: Int
     checkNeuron(graph, layout, l);
     const dt = neuronDataType(model, layout, l);
     const b = new GraphBuilder(graph.opset, `intervene/${l}`, taken);
-    const u = b.reserve(`${mode}_${l}`);
+    const u = b.reserve(`${mode === 'affine' ? 'offset' : mode}_${l}`);
     if (graph.inputNames.includes(u)) throw usageError(`the model already has an input named "${u}"; it was intervened on before.`);
     inputs[l] = u;
     newInputs.push(tensorValueInfo(u, dt, [bd, F]));
+    if (mode === 'affine') {
+      scaleInputs[l] = b.reserve(`scale_${l}`);
+      newInputs.push(tensorValueInfo(scaleInputs[l], dt, [bd, F]));
+    }
     const ops = rowOps(b, layout, l, tok, dt);
     if (opts.exposeActivations) {
       activations[l] = rowOut(b, ops, tok, b.reserve(`activation_${l}`));
@@ -197,15 +208,24 @@ export function interveneNeurons(model: ModelProto, layout: ViTLayout, opts: Int
     }
     const u3 = b.unsqueeze(u, [1]); // [B,1,F]
     let n3x: string;
+    const s3 = mode === 'affine' ? b.unsqueeze(scaleInputs[l]!, [1]) : undefined;
     if (tok.kind === 'row') {
       const kept = b.op('Mul', [ops.n3, ops.keep]);
-      const row = mode === 'override' ? b.op('Mul', [u3, ops.sel]) : b.op('Mul', [b.op('Mul', [ops.n3, u3]), ops.sel]);
+      const row =
+        mode === 'override'
+          ? b.op('Mul', [u3, ops.sel])
+          : mode === 'scale'
+            ? b.op('Mul', [b.op('Mul', [ops.n3, u3]), ops.sel])
+            : b.op('Mul', [b.op('Add', [b.op('Mul', [ops.n3, s3!]), u3]), ops.sel]);
       n3x = b.op('Add', [kept, row]);
     } else {
+      const one = () => b.constFloat(dt, [1], [], 'one');
       const shift =
         mode === 'override'
           ? b.op('Sub', [u3, ops.mean3!])
-          : b.op('Mul', [b.op('Sub', [u3, b.constFloat(dt, [1], [], 'one')]), ops.mean3!]);
+          : mode === 'scale'
+            ? b.op('Mul', [b.op('Sub', [u3, one()]), ops.mean3!])
+            : b.op('Add', [b.op('Mul', [b.op('Sub', [s3!, one()]), ops.mean3!]), u3]);
       n3x = b.op('Add', [ops.n3, b.op('Mul', [shift, ops.sel])]);
     }
     const out = blk.neuronLayout === 'flat' ? b.op('Reshape', [n3x, b.constI64([-1, F])]) : n3x;
@@ -228,7 +248,7 @@ export function interveneNeurons(model: ModelProto, layout: ViTLayout, opts: Int
     output: [...src.output, ...newOutputs],
     initializer: [...src.initializer, ...initializers],
   });
-  return { model: create(ModelProtoSchema, { ...model, graph: newGraph }), inputs, activations, intervened, token, layers };
+  return { model: create(ModelProtoSchema, { ...model, graph: newGraph }), inputs, scaleInputs, activations, intervened, token, layers };
 }
 
 /**

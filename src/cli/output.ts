@@ -28,3 +28,13 @@ export function summary(text: string, flags: OutputFlags = {}): void {
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
 }
+
+/** A notice sink that prints each distinct line once (e.g. the CPU-fallback line of several sessions). */
+export function onceNotice(quiet?: boolean): (line: string) => void {
+  const seen = new Set<string>();
+  return (line: string) => {
+    if (quiet || seen.has(line)) return;
+    seen.add(line);
+    process.stderr.write(line + '\n');
+  };
+}

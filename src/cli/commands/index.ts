@@ -1,8 +1,10 @@
 // The list of subcommands; each lives in its own module and registers itself on the program.
 import type { Command } from 'commander';
 import { registerInspect } from './inspect.js';
+import { registerTracePath } from './tracePath.js';
 
 export function registerCommands(program: Command): void {
   void program;
   registerInspect(program);
+  registerTracePath(program);
 }

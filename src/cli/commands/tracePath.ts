@@ -1,0 +1,201 @@
+// `vitpath trace-path <model> --images DIR`: find each image's influential neuron path, compare it
+// with baseline paths, test it by removing/enhancing it, and aggregate paths per class.
+import { Option, InvalidArgumentError, type Command } from 'commander';
+import Table from 'cli-table3';
+import * as path from 'node:path';
+import { addCommonOptions, addSchemaOption, commonOptionsOf, intArg, runtimeOptionsOf } from '../options.js';
+import { addDataOptions, preprocessOverridesOf, type DataFlags } from '../dataOptions.js';
+import { createProgress } from '../progress.js';
+import { interactive, onceNotice, printJson, summary } from '../output.js';
+import { tracePath, parseLayerList, type TracePathOptions } from '../../services/tracePath.js';
+import type { MethodSummary } from '../../services/traceCore.js';
+import type { TraceResults } from '../../services/traceSchema.js';
+import { reportJsonSchemaText } from '../../report/schema.js';
+import { BASELINES, type BaselineName } from '../../analysis/baselines.js';
+import { usageError } from '../../errors.js';
+import type { Envelope } from '../../report/envelope.js';
+import '../../services/traceSchema.js';
+
+const HELP_AFTER = `
+The method (Wang et al., "Discovering Influential Neuron Path in Vision Transformers", ICLR 2025):
+  A neuron is one FFN hidden unit after the activation, at the class token. Layer by layer, the
+  search picks the neuron whose Joint Attribution Score (integrated gradients of the target-class
+  probability while the neurons are scaled from 0 to their clean values, --steps Riemann steps)
+  is largest together with the neurons already chosen: one neuron per layer, the path.
+  Baselines get the same scores: activation (largest activation), influence (input scaled),
+  ig-layer (per-layer integrated gradients) and random. Each path is then removed (set to 0) and
+  enhanced (doubled) to see how much the target probability depends on it.
+
+Outputs in --out (default ./vitpath-out/trace-path-<time>):
+  report.json     everything, schema versioned (print the schema with --schema)
+  paths.csv       image, method, layer, neuron, activation, score
+  images.csv      one row per image and method: JAS (both forms), completeness gap, remove/enhance
+  classes.csv     class, layer, neuron, count of the path neurons per target class
+  similarity.csv  class-to-class cosine similarity of those counts
+  progress.jsonl  one line per finished image; --resume continues from it
+
+Examples:
+  vitpath demo                                            the built-in digits model and images
+  vitpath trace-path vit.onnx --images val/ --limit 100   first 100 images of an ImageFolder tree
+  vitpath trace-path vit.onnx --images imgs/ --labels labels.csv --baselines activation,random
+  vitpath trace-path vit.onnx --images val/ --shard 3/8 --out run3   one job of an 8-way job array
+  vitpath trace-path vit.onnx --images val/ --json | jq '.results.summary'
+
+Exit codes: 0 ok, 1 usage, 2 bad model/images/labels, 3 unsupported model or operator, 4 runtime failure.`;
+
+interface TraceFlags extends DataFlags {
+  output?: string;
+  target: string;
+  objective: 'prob' | 'logit';
+  steps: number;
+  jas: 'product' | 'sum';
+  baselines: string;
+  topK: number;
+  token?: string;
+  layers?: string;
+  shard?: string;
+  resume: boolean;
+  cacheDir?: string;
+}
+
+function parseShard(v: string): { index: number; count: number } {
+  const m = /^(\d+)\/(\d+)$/.exec(v.trim());
+  if (!m || Number(m[2]) < 1 || Number(m[1]) >= Number(m[2])) throw new InvalidArgumentError(`--shard takes K/N with 0 <= K < N, e.g. 0/4 (got "${v}").`);
+  return { index: Number(m[1]), count: Number(m[2]) };
+}
+
+function parseBaselines(v: string): BaselineName[] {
+  if (v === 'none' || v === '') return [];
+  if (v === 'all') return [...BASELINES];
+  const list = v.split(',').map((s) => s.trim());
+  for (const b of list) if (!BASELINES.includes(b as BaselineName)) throw usageError(`--baselines: unknown baseline "${b}"; choose from ${BASELINES.join(', ')}, all or none`);
+  return [...new Set(list)] as BaselineName[];
+}
+
+function parseToken(v: string | undefined): 'cls' | 'mean' | number | undefined {
+  if (v === undefined) return undefined;
+  if (v === 'cls' || v === 'mean') return v;
+  if (/^\d+$/.test(v)) return Number(v);
+  throw usageError(`--token takes cls, mean or a token index (got "${v}")`);
+}
+
+function parseTarget(v: string): TracePathOptions['target'] {
+  if (v === 'auto' || v === 'label' || v === 'pred') return v;
+  if (/^\d+$/.test(v)) return Number(v);
+  throw usageError(`--target takes label, pred, auto or a class index (got "${v}")`);
+}
+
+export function registerTracePath(program: Command): void {
+  const cmd = program
+    .command('trace-path')
+    .description('Find the influential neuron path of each image (JAS, layer-progressive search), compare it with baselines, remove/enhance it, aggregate per class.')
+    .argument('[model]', 'the ViT as .onnx (run `vitpath demo` to try the built-in model)')
+    .option('--output <name>', 'graph output holding the logits (default: the [batch, classes] output)')
+    .option('--target <which>', 'class to explain: auto (label if known, else prediction), label, pred, or a class index', 'auto')
+    .addOption(new Option('--objective <f>', 'F to attribute: softmax probability of the target (the paper) or its logit').choices(['prob', 'logit']).default('prob'))
+    .addOption(new Option('--steps <m>', 'Riemann steps of the integrated gradients').argParser(intArg('--steps', 1, 10000)).default(20))
+    .addOption(new Option('--jas <form>', 'JAS form used to choose and rank: product (official code) or sum (integrated gradients)').choices(['product', 'sum']).default('product'))
+    .option('--baselines <list>', `comma list of ${BASELINES.join(', ')}, or all / none`, 'all')
+    .addOption(new Option('--top-k <k>', 'candidates recorded per layer (at least 5)').argParser(intArg('--top-k', 1, 100000)).default(5))
+    .option('--token <t>', 'neuron row: cls, mean (patch-token average, for mean-pooled models) or a token index (default follows the head)')
+    .option('--layers <list>', 'blocks to search, e.g. 0-5 or 0,2,4 (default all)')
+    .addOption(new Option('--shard <K/N>', 'process every N-th image starting at K (job arrays)').argParser(parseShard))
+    .option('--resume', 'continue an interrupted run in --out from its progress.jsonl', false)
+    .option('--cache-dir <dir>', 'keep generated gradient graphs here and reuse them across runs');
+  addDataOptions(cmd);
+  addCommonOptions(cmd, { batch: 16 });
+  addSchemaOption(cmd);
+  cmd.addHelpText('after', HELP_AFTER);
+  cmd.action(async (model: string | undefined, flags: TraceFlags, c: Command) => {
+    const common = commonOptionsOf(c.opts());
+    if (common.schema) {
+      process.stdout.write(reportJsonSchemaText('trace-path') + '\n');
+      return;
+    }
+    if (!model) throw usageError('trace-path needs a model: `vitpath trace-path model.onnx --images DIR`. To try it on the built-in digits model and images, run `vitpath demo`.');
+    if (!flags.images) throw usageError('trace-path needs --images (a folder, list, image or IDX file). To try it on built-in images, run `vitpath demo`.');
+    if (flags.resume && !common.out) throw usageError('--resume needs --out naming the folder of the run to continue.');
+    const opts: TracePathOptions = {
+      model,
+      images: flags.images,
+      labels: flags.labels,
+      output: flags.output,
+      target: parseTarget(flags.target),
+      objective: flags.objective,
+      steps: flags.steps,
+      jas: flags.jas,
+      baselines: parseBaselines(flags.baselines),
+      topK: flags.topK,
+      token: parseToken(flags.token),
+      layers: flags.layers ? parseLayerList(flags.layers) : undefined,
+      batch: common.batch,
+      seed: common.seed,
+      limit: common.limit,
+      shard: flags.shard as unknown as { index: number; count: number } | undefined,
+      resume: flags.resume,
+      out: common.out,
+      force: common.force,
+      ...runtimeOptionsOf(common),
+      provider: common.provider,
+      deviceId: common.deviceId,
+      threads: common.threads,
+      preprocess: preprocessOverridesOf(flags),
+      cacheDir: flags.cacheDir,
+    };
+    await runTracePathCli(opts, common);
+  });
+}
+
+/** Run the service with progress on stderr and print the summary (or the JSON report). */
+export async function runTracePathCli(opts: TracePathOptions, flags: { json: boolean; quiet: boolean }, title = 'trace-path'): Promise<Envelope<TraceResults>> {
+  const notice = onceNotice(flags.quiet);
+  let progress: ReturnType<typeof createProgress> | undefined;
+  const { report, outDir } = await tracePath(opts, {
+    notice,
+    progress: (done, total) => {
+      if (!progress) progress = createProgress({ label: title, total, unit: 'img', quiet: flags.quiet });
+      progress.update(done);
+    },
+  }).catch((e) => {
+    progress?.fail();
+    throw e;
+  });
+  progress?.succeed();
+  if (flags.json) printJson(report);
+  const where = path.relative(process.cwd(), outDir.dir) || '.';
+  summary(renderTraceSummary(report, interactive(flags)) + `\nReports: ${where}/ (${outDir.files.map((f) => path.basename(f)).join(', ')})`, flags);
+  return report;
+}
+
+const fmt = (x: number | null, d = 4) => (x === null || !Number.isFinite(x) ? '-' : Math.abs(x) >= 1e4 || (Math.abs(x) < 1e-3 && x !== 0) ? x.toExponential(2) : x.toFixed(d));
+
+export function renderTraceSummary(report: Envelope<TraceResults>, colour: boolean): string {
+  const r = report.results;
+  const style = colour ? {} : { head: [], border: [] };
+  const t = new Table({
+    head: ['method', 'mean JAS (product)', 'mean JAS (sum)', 'remove ratio (mean / median)', 'enhance ratio (mean / median)', 'top-1 changed by remove', 'acc. dev. remove / enhance'],
+    style,
+  });
+  const row = (s: MethodSummary) => [
+    s.method === 'path' ? 'path (ours)' : s.method,
+    fmt(s.meanJasProduct),
+    fmt(s.meanJasSum),
+    `${fmt(s.meanRemoveRatio, 3)} / ${fmt(s.medianRemoveRatio, 3)}`,
+    `${fmt(s.meanEnhanceRatio, 3)} / ${fmt(s.medianEnhanceRatio, 3)}`,
+    `${(s.removeTop1Changed * 100).toFixed(1)}%`,
+    s.removeAccuracyDeviation === null ? '-' : `${(s.removeAccuracyDeviation * 100).toFixed(1)} / ${(s.enhanceAccuracyDeviation! * 100).toFixed(1)} pts`,
+  ];
+  for (const s of r.summary) t.push(row(s));
+  const p = r.summary.find((s) => s.method === 'path')!;
+  const head = [
+    `trace-path: ${r.images.length} image${r.images.length === 1 ? '' : 's'}, ${r.settings.layers.length} layers, ${r.settings.steps} steps, JAS ${r.settings.jas}, token ${r.settings.token}, provider ${report.runtime?.used ?? '?'}` +
+      (r.accuracy !== null ? `, clean accuracy ${(r.accuracy * 100).toFixed(2)}%` : ''),
+    `completeness: mean |JAS(sum) - (F(clean) - F(path zeroed))| = ${fmt(p.meanCompletenessError)} (mean gap ${fmt(p.meanCompletenessGap)})`,
+  ];
+  const first = r.images[0];
+  if (first) {
+    const fp = first.methods.find((m) => m.method === 'path')!;
+    head.push(`example: ${first.id} (target ${first.target}, p=${fmt(first.pBase, 3)}): path ${fp.path.map((n, i) => `L${r.settings.layers[i]}:${n}`).join(' -> ')}`);
+  }
+  return [...head, t.toString()].join('\n');
+}

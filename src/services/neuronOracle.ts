@@ -1,0 +1,112 @@
+// The NeuronOracle trace-path's analysis runs on, backed by the generated gradient graph
+// (NeuronGradientEngine in affine mode) on ONNX Runtime, split into runs of bounded size.
+import type { LoadedModel } from '../onnx/model.js';
+import type { ViTLayout } from '../vit/types.js';
+import type { TokenChoice } from '../onnx/rewrite/intervene.js';
+import type { CleanPass, EditQuery, EditResult, NeuronOracle } from '../analysis/oracle.js';
+import { NeuronGradientEngine } from '../analysis/gradientEngine.js';
+import type { ExecutionProvider, ProviderChoice } from '../runtime/session.js';
+
+export interface OracleOptions {
+  layers: number[];
+  token: TokenChoice;
+  objective: 'prob' | 'logit';
+  provider: ProviderChoice;
+  deviceId?: number;
+  threads?: number;
+  cacheDir?: string;
+  notice?: (line: string) => void;
+  /** Samples per ONNX Runtime run; default keeps the largest activation around 64M floats. */
+  maxSamples?: number;
+}
+
+/** Samples per run so that a [S, tokens, max(ffn, tokens*heads)] activation stays near 2^26 floats. */
+export function defaultMaxSamples(layout: ViTLayout): number {
+  const f = layout.facts;
+  const per = f.tokens * Math.max(f.ffnWidth, f.tokens * (f.heads ?? 1), f.width * 3);
+  return Math.max(1, Math.min(1024, Math.floor(2 ** 26 / per)));
+}
+
+export class OrtNeuronOracle implements NeuronOracle {
+  readonly layers: number[];
+  readonly ffn: number;
+  readonly numClasses: number;
+  readonly inputSize: number;
+  readonly stats = { runs: 0, runMs: 0 };
+
+  private constructor(
+    private readonly engine: NeuronGradientEngine,
+    layout: ViTLayout,
+    private readonly maxSamples: number,
+  ) {
+    this.layers = [...engine.layers];
+    this.ffn = engine.ffn;
+    this.numClasses = engine.numClasses;
+    this.inputSize = engine.imageSize;
+    void layout;
+  }
+
+  static async create(loaded: LoadedModel, layout: ViTLayout, o: OracleOptions): Promise<OrtNeuronOracle> {
+    const engine = await NeuronGradientEngine.create(loaded, layout, {
+      layers: o.layers,
+      token: o.token,
+      objective: o.objective,
+      mode: 'affine',
+      provider: o.provider,
+      threads: o.threads,
+      cacheDir: o.cacheDir,
+      notice: o.notice,
+    });
+    const fb = engine.fixedBatch;
+    let max = o.maxSamples ?? defaultMaxSamples(layout);
+    if (fb !== null) max = Math.max(fb, Math.floor(max / fb) * fb);
+    return new OrtNeuronOracle(engine, layout, max);
+  }
+
+  get provider(): ExecutionProvider {
+    return this.engine.provider;
+  }
+
+  async clean(input: Float32Array, n: number): Promise<CleanPass> {
+    const t = performance.now();
+    const r = await this.engine.clean(input, n);
+    this.stats.runs++;
+    this.stats.runMs += performance.now() - t;
+    return { logits: r.logits, acts: this.layers.map((l) => r.activations[l]!) };
+  }
+
+  async evaluate(q: EditQuery): Promise<EditResult> {
+    const F = this.ffn;
+    const C = this.numClasses;
+    const S = q.samples;
+    const out: EditResult = { F: new Float32Array(S), logits: new Float32Array(S * C) };
+    if (q.grads) out.grads = this.layers.map(() => new Float32Array(S * F));
+    for (let s0 = 0; s0 < S; s0 += this.maxSamples) {
+      const n = Math.min(this.maxSamples, S - s0);
+      const offsets: Record<number, Float32Array> = {};
+      const scales: Record<number, Float32Array> = {};
+      this.layers.forEach((l, li) => {
+        offsets[l] = q.offset[li] ? q.offset[li]!.subarray(s0 * F, (s0 + n) * F) : new Float32Array(n * F);
+        scales[l] = q.scale[li] ? q.scale[li]!.subarray(s0 * F, (s0 + n) * F) : new Float32Array(n * F).fill(1);
+      });
+      const t = performance.now();
+      const r = await this.engine.run(
+        q.input.subarray(s0 * this.inputSize, (s0 + n) * this.inputSize),
+        n,
+        Array.from(q.target.subarray(s0, s0 + n)),
+        offsets,
+        scales,
+      );
+      this.stats.runs++;
+      this.stats.runMs += performance.now() - t;
+      out.F.set(r.F, s0);
+      out.logits.set(r.logits, s0 * C);
+      if (out.grads) this.layers.forEach((l, li) => out.grads![li]!.set(r.grads[l]!, s0 * F));
+    }
+    return out;
+  }
+
+  async release(): Promise<void> {
+    await this.engine.release();
+  }
+}

@@ -1,0 +1,281 @@
+// The trace-path service: images -> layout -> neuron oracle (generated gradient graphs on ONNX
+// Runtime) -> path search, baselines, JAS, manipulations -> report.json + CSVs + progress.jsonl.
+import { loadModel } from '../onnx/model.js';
+import { locateVit } from '../vit/locate.js';
+import type { ViTLayout } from '../vit/types.js';
+import { discoverImages, checkLabelRange, describeSource, type DataItem } from '../data/sources.js';
+import { inferPreprocess, describePreprocess, type PreprocessOverrides } from '../data/preprocess.js';
+import { loadBatch } from '../data/dataset.js';
+import { makeEnvelope, runtimeInfo, Stopwatch, type Envelope } from '../report/envelope.js';
+import { prepareOutDir, type OutDir } from '../report/outdir.js';
+import type { CsvRow } from '../report/csv.js';
+import { badInput, usageError } from '../errors.js';
+import { BASELINES, type BaselineName } from '../analysis/baselines.js';
+import type { JasForm } from '../analysis/jas.js';
+import { checkLayers, defaultToken, resolveToken, type TokenChoice } from '../onnx/rewrite/intervene.js';
+import type { ProviderChoice } from '../runtime/session.js';
+import { traceChunk, summarizeMethods, classSummary, type ImageResult, type MethodName, type TargetChoice, type TraceSettings } from './traceCore.js';
+import { traceResultsSchema, type TraceResults } from './traceSchema.js';
+import { OrtNeuronOracle } from './neuronOracle.js';
+
+export interface TracePathOptions {
+  model: string;
+  images: string;
+  labels?: string;
+  output?: string;
+  target: TargetChoice;
+  objective: 'prob' | 'logit';
+  steps: number;
+  jas: JasForm;
+  baselines: BaselineName[];
+  topK: number;
+  token?: TokenChoice;
+  layers?: number[];
+  /** Images traced together (each becomes steps x layers samples per pass). */
+  batch: number;
+  seed: number;
+  limit?: number;
+  shard?: { index: number; count: number };
+  resume: boolean;
+  out?: string;
+  force: boolean;
+  provider: ProviderChoice;
+  deviceId: number;
+  threads: number;
+  preprocess: PreprocessOverrides;
+  cacheDir?: string;
+  /** Samples per ONNX Runtime run (default from the model size). */
+  maxSamples?: number;
+}
+
+export interface TraceHooks {
+  notice?: (line: string) => void;
+  /** Called after each chunk with images done (including resumed ones) and the total. */
+  progress?: (done: number, total: number) => void;
+}
+
+export interface TracePathOutcome {
+  report: Envelope<TraceResults>;
+  outDir: OutDir;
+  layout: ViTLayout;
+}
+
+export const REPORT_FILES = ['report.json', 'paths.csv', 'images.csv', 'classes.csv', 'similarity.csv'];
+const PROGRESS_FILE = 'progress.jsonl';
+
+/** Apply --shard K/N (every N-th image starting at K) and then --limit. */
+export function selectItems<T>(items: T[], shard: { index: number; count: number } | undefined, limit: number | undefined): T[] {
+  let out = shard ? items.filter((_, i) => i % shard.count === shard.index) : items;
+  if (limit !== undefined) out = out.slice(0, limit);
+  return out;
+}
+
+/** Parse "0-5", "0,2,4" or "1-3,7" into a sorted list of block indices. */
+export function parseLayerList(text: string): number[] {
+  const out = new Set<number>();
+  for (const part of text.split(',').map((s) => s.trim())) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
+    if (!m) throw usageError(`--layers takes block indices like 0-5 or 0,2,4 (got "${text}")`);
+    const a = Number(m[1]);
+    const b = m[2] !== undefined ? Number(m[2]) : a;
+    if (b < a) throw usageError(`--layers range ${part} runs backwards; write it as ${b}-${a}`);
+    for (let i = a; i <= b; i++) out.add(i);
+  }
+  return [...out].sort((x, y) => x - y);
+}
+
+interface RunHeader {
+  kind: 'run';
+  fingerprint: Record<string, unknown>;
+}
+type ProgressLine = RunHeader | ({ kind: 'image' } & ImageResult);
+
+export async function tracePath(o: TracePathOptions, hooks: TraceHooks = {}): Promise<TracePathOutcome> {
+  const clock = new Stopwatch();
+  const loaded = await clock.time('load', () => loadModel(o.model));
+  const layout = await clock.time('locate', () => locateVit(loaded.proto, { output: o.output, label: o.model }));
+  const facts = layout.facts;
+  const layers = checkLayers(layout, o.layers);
+  const token = o.token ?? defaultToken(layout);
+  resolveToken(layout, token);
+  if (!Number.isInteger(o.steps) || o.steps < 1) throw usageError(`--steps must be a positive integer (got ${o.steps})`);
+  if (typeof o.target === 'number' && (o.target < 0 || o.target >= facts.numClasses)) {
+    throw usageError(`--target ${o.target} is outside the model's classes 0..${facts.numClasses - 1}`);
+  }
+  for (const b of o.baselines) if (!BASELINES.includes(b)) throw usageError(`unknown baseline "${b}"; choose from ${BASELINES.join(', ')} or none`);
+
+  const source = discoverImages(o.images, { labels: o.labels });
+  checkLabelRange(source, facts.numClasses);
+  const items = selectItems(source.items, o.shard, o.limit);
+  if (items.length === 0) throw badInput(`${o.images}: no images left after --shard/--limit; check those options.`);
+  if (o.target === 'label') {
+    const missing = items.find((it) => it.label === undefined);
+    if (missing) throw badInput(`${o.images}: image ${missing.id} has no label but --target label needs one; pass --labels file.csv, use class subfolders, or use --target pred.`);
+  }
+  const spec = inferPreprocess(layout.inputDims, o.preprocess);
+
+  const out = prepareOutDir({ command: 'trace-path', out: o.out, force: o.force, resume: o.resume }, [...REPORT_FILES, ...(o.resume ? [] : [PROGRESS_FILE])]);
+  const fingerprint = {
+    model: loaded.sha256,
+    images: items.map((i) => i.id).join('\n').length + ':' + items.length,
+    layers,
+    token,
+    steps: o.steps,
+    jas: o.jas,
+    objective: o.objective,
+    target: o.target,
+    baselines: o.baselines,
+    seed: o.seed,
+    shard: o.shard ?? null,
+    preprocess: describePreprocess(spec),
+  };
+  const log = out.openLog<ProgressLine>(PROGRESS_FILE, { resume: o.resume });
+  const done = new Map<string, ImageResult>();
+  if (o.resume) {
+    const header = log.previous.find((l): l is RunHeader => l.kind === 'run');
+    if (header && JSON.stringify(header.fingerprint) !== JSON.stringify(fingerprint)) {
+      log.close();
+      throw usageError(`${out.path(PROGRESS_FILE)} was written by a run with different options or inputs; rerun with the same options, or start a new --out folder.`);
+    }
+    for (const l of log.previous) if (l.kind === 'image') done.set(l.id, l);
+  }
+  if (!o.resume || !log.previous.some((l) => l.kind === 'run')) log.append({ kind: 'run', fingerprint });
+
+  const oracle = await clock.time('build', () =>
+    OrtNeuronOracle.create(loaded, layout, {
+      layers,
+      token,
+      objective: o.objective,
+      provider: o.provider,
+      deviceId: o.deviceId,
+      threads: o.threads,
+      cacheDir: o.cacheDir,
+      notice: hooks.notice,
+      maxSamples: o.maxSamples,
+    }),
+  );
+  const settings: TraceSettings = { steps: o.steps, jas: o.jas, objective: o.objective, target: o.target, baselines: o.baselines, topK: o.topK, seed: o.seed };
+  const todo = items.map((it, index) => ({ it, index })).filter(({ it }) => !done.has(it.id));
+  const tRun = performance.now();
+  let traced = 0;
+  try {
+    hooks.progress?.(done.size, items.length);
+    for (let s = 0; s < todo.length; s += o.batch) {
+      const part = todo.slice(s, s + o.batch);
+      const input = await clock.time('images', () => loadBatch(part.map((p) => p.it as DataItem), spec));
+      const results = await clock.time('trace', () =>
+        traceChunk(oracle, { input, ids: part.map((p) => p.it.id), labels: part.map((p) => p.it.label ?? null), indices: part.map((p) => p.index) }, settings),
+      );
+      for (const r of results) {
+        log.append({ kind: 'image', ...r });
+        done.set(r.id, r);
+      }
+      traced += results.length;
+      hooks.progress?.(done.size, items.length);
+    }
+  } finally {
+    log.close();
+  }
+  const runMs = performance.now() - tRun;
+  const stats = oracle.stats;
+  await oracle.release();
+
+  const results = items.map((it) => done.get(it.id)!);
+  const methods: MethodName[] = ['path', ...o.baselines];
+  const summary = summarizeMethods(results, methods);
+  const cls = classSummary(results, facts.numClasses, layers.length, facts.ffnWidth);
+  const labelled = results.filter((r) => r.label !== null);
+  const C = facts.numClasses;
+  const traceResults: TraceResults = {
+    data: describeSource(source) as Record<string, never>,
+    preprocess: describePreprocess(spec) as Record<string, never>,
+    settings: {
+      layers,
+      token,
+      steps: o.steps,
+      jas: o.jas,
+      objective: o.objective,
+      target: o.target,
+      baselines: o.baselines,
+      topK: o.topK,
+      seed: o.seed,
+      shard: o.shard ?? null,
+    },
+    images: results,
+    summary,
+    accuracy: labelled.length ? labelled.filter((r) => r.pred === r.label).length / labelled.length : null,
+    classes: {
+      preferred: cls.preferred,
+      images: Array.from(cls.images),
+      similarity: Array.from({ length: C }, (_, a) => Array.from(cls.similarity.subarray(a * C, (a + 1) * C))),
+    },
+    imagesPerSecond: traced > 0 ? traced / (runMs / 1000) : 0,
+  };
+  const report = makeEnvelope(
+    {
+      command: 'trace-path',
+      options: { ...o, model: undefined, images: undefined, preprocess: o.preprocess },
+      model: { path: o.model, sha256: loaded.sha256, layout: layout as never },
+      runtime: runtimeInfo({ provider: oracle.provider }, { provider: o.provider, deviceId: o.deviceId, threads: o.threads }, 'thread'),
+      timings: clock.finish(stats),
+      results: traceResults,
+    },
+    traceResultsSchema,
+  );
+  writeReports(out, report, layers);
+  return { report, outDir: out, layout };
+}
+
+function writeReports(out: OutDir, report: Envelope<TraceResults>, layers: number[]): void {
+  const r = report.results;
+  const pathRows: CsvRow[] = [];
+  const imageRows: CsvRow[] = [];
+  for (const im of r.images) {
+    for (const m of im.methods) {
+      m.path.forEach((neuron, li) => {
+        const choice = m.method === 'path' ? im.layers[li] : undefined;
+        pathRows.push({ image: im.id, method: m.method, layer: layers[li]!, neuron, activation: m.activations[li]!, score: choice ? choice.score : null });
+      });
+      imageRows.push({
+        image: im.id,
+        label: im.label,
+        pred: im.pred,
+        target: im.target,
+        p_base: im.pBase,
+        f_base: im.fBase,
+        method: m.method,
+        jas_product: m.jasProduct,
+        jas_sum: m.jasSum,
+        completeness_gap: m.completenessGap,
+        remove_ratio: m.removeRatio,
+        enhance_ratio: m.enhanceRatio,
+        remove_pred: m.removePred,
+        enhance_pred: m.enhancePred,
+      });
+    }
+  }
+  const classRows: CsvRow[] = [];
+  const counts = new Map<string, number>();
+  for (const im of r.images) {
+    const p = im.methods.find((m) => m.method === 'path')!.path;
+    p.forEach((neuron, li) => {
+      const k = `${im.target},${layers[li]},${neuron}`;
+      counts.set(k, (counts.get(k) ?? 0) + 1);
+    });
+  }
+  for (const [k, count] of [...counts].sort(([a], [b]) => {
+    const x = a.split(',').map(Number);
+    const y = b.split(',').map(Number);
+    return x[0]! - y[0]! || x[1]! - y[1]! || x[2]! - y[2]!;
+  })) {
+    const [cls, layer, neuron] = k.split(',').map(Number);
+    classRows.push({ class: cls!, layer: layer!, neuron: neuron!, count });
+  }
+  const simRows: CsvRow[] = [];
+  r.classes.similarity.forEach((row, a) => row.forEach((v, b) => simRows.push({ class_a: a, class_b: b, cosine: v })));
+  out.writeCsv('paths.csv', pathRows, ['image', 'method', 'layer', 'neuron', 'activation', 'score']);
+  out.writeCsv('images.csv', imageRows);
+  out.writeCsv('classes.csv', classRows, ['class', 'layer', 'neuron', 'count']);
+  out.writeCsv('similarity.csv', simRows, ['class_a', 'class_b', 'cosine']);
+  out.writeJson('report.json', report);
+}

@@ -1,0 +1,88 @@
+// The results schema of the trace-path report (inside the shared envelope), as zod, exported
+// as JSON Schema by `vitpath trace-path --schema`.
+import * as z from 'zod';
+import { registerReportSchema } from '../report/schema.js';
+
+const num = z.number();
+const int = z.int();
+const methodName = z.enum(['path', 'activation', 'influence', 'ig-layer', 'random']);
+
+export const methodResultSchema = z.object({
+  method: methodName,
+  path: z.array(int).describe('One neuron index per searched layer (0-based).'),
+  activations: z.array(num).describe('Clean activation of each path neuron.'),
+  jasProduct: num.describe('JAS, official product form: (Σ_l w_l/m)·(Σ_k Σ_l g_l(k)).'),
+  jasSum: num.describe('JAS, integrated-gradients sum form: Σ_l (w_l/m)·Σ_k g_l(k).'),
+  completenessGap: num.describe('F(clean) − F(path zeroed); jasSum approaches it as --steps grows.'),
+  removeRatio: num.describe('F with the path neurons set to 0 at every layer, divided by F clean.'),
+  enhanceRatio: num.describe('F with the path neurons doubled, divided by F clean.'),
+  removePred: int,
+  enhancePred: int,
+});
+
+export const layerChoiceSchema = z.object({
+  layer: int.describe('Block index (0-based).'),
+  neuron: int,
+  activation: num,
+  score: num.describe('Score of the chosen neuron in the form chosen by --jas.'),
+  top: z.array(z.object({ neuron: int, score: num })).describe('Best candidates of the layer, best first.'),
+  zeroActivation: z.boolean().describe('The chosen neuron is exactly 0 at the clean input (common with ReLU).'),
+});
+
+export const imageResultSchema = z.object({
+  index: int.describe('Position in the input list after --shard and --limit.'),
+  id: z.string(),
+  label: int.nullable(),
+  pred: int,
+  target: int,
+  fBase: num.describe('Objective at the clean input (probability or logit of the target).'),
+  pBase: num.describe('Softmax probability of the target class at the clean input.'),
+  layers: z.array(layerChoiceSchema),
+  methods: z.array(methodResultSchema),
+});
+
+export const methodSummarySchema = z.object({
+  method: methodName,
+  images: int,
+  meanJasProduct: num,
+  meanJasSum: num,
+  meanCompletenessGap: num,
+  meanCompletenessError: num,
+  meanRemoveRatio: num,
+  medianRemoveRatio: num,
+  meanEnhanceRatio: num,
+  medianEnhanceRatio: num,
+  removeTop1Changed: num,
+  enhanceTop1Changed: num,
+  removeAccuracyDeviation: num.nullable(),
+  enhanceAccuracyDeviation: num.nullable(),
+});
+
+export const traceResultsSchema = z.object({
+  data: z.record(z.string(), z.json()).describe('The image source: kind, input, count, labels.'),
+  preprocess: z.record(z.string(), z.json()).describe('Preprocessing actually applied.'),
+  settings: z.object({
+    layers: z.array(int),
+    token: z.union([z.literal('cls'), z.literal('mean'), int]),
+    steps: int,
+    jas: z.enum(['product', 'sum']),
+    objective: z.enum(['prob', 'logit']),
+    target: z.union([z.enum(['auto', 'label', 'pred']), int]),
+    baselines: z.array(methodName),
+    topK: int,
+    seed: int,
+    shard: z.object({ index: int, count: int }).nullable(),
+  }),
+  images: z.array(imageResultSchema),
+  summary: z.array(methodSummarySchema),
+  accuracy: num.nullable().describe('Top-1 accuracy of the clean model on the labelled images.'),
+  classes: z.object({
+    preferred: z.array(z.array(int).nullable()).describe('Per target class, the most frequent path neuron per layer (null: no image).'),
+    images: z.array(int),
+    similarity: z.array(z.array(num)).describe('Class-to-class cosine similarity of the path frequency tables.'),
+  }),
+  imagesPerSecond: num,
+});
+export type TraceResults = z.infer<typeof traceResultsSchema>;
+
+registerReportSchema('trace-path', traceResultsSchema);

@@ -9,6 +9,7 @@
 // all-gates-on row as the ablation baseline; (4) with attribution, the gradient engine scales one
 // block's neuron row by alpha in 0, 1/m, ..., 1 and accumulates dP(true)/d alpha (integrated
 // gradients). After the loop, the probes are fitted on the collected rows.
+import * as path from 'node:path';
 import * as z from 'zod';
 import { loadModel, encodeModel, type LoadedModel } from '../onnx/model.js';
 import type { ModelProto } from '../onnx/proto.js';
@@ -30,6 +31,7 @@ import { lineChartSvg } from '../report/svgChart.js';
 import { makeEnvelope, runtimeInfo, Stopwatch, type Envelope, type ModelInfo } from '../report/envelope.js';
 import { registerReportSchema } from '../report/schema.js';
 import type { CsvRow } from '../report/csv.js';
+import { prepareOutDir, type OutDir } from '../report/outdir.js';
 import { badInput, usageError } from '../errors.js';
 
 export const COMMAND = 'probe-layers';
@@ -278,7 +280,25 @@ function copyRows(src: Float32Array, per: number, start: number, count: number):
   return src.slice(start * per, (start + count) * per);
 }
 
-async function processBatch(s: Sessions, layout: ViTLayout, acc: Accumulator, batch: ImageBatch, tok: ResolvedToken, lensInput: TailInput, o: Required<Pick<AnalyseOptions, 'batch' | 'igSteps'>>): Promise<void> {
+type Timed = <T>(phase: string, f: () => Promise<T>) => Promise<T>;
+
+async function processBatch(
+  s: Sessions,
+  layout: ViTLayout,
+  acc: Accumulator,
+  batch: ImageBatch,
+  tok: ResolvedToken,
+  lensInput: TailInput,
+  o: Required<Pick<AnalyseOptions, 'batch' | 'igSteps'>>,
+  timed: Timed,
+): Promise<void> {
+  await timed('forward', () => forwardMetrics(s, layout, acc, batch, tok, lensInput, o));
+  if (s.engine) await timed('attribution', () => integratedGradients(s.engine!, acc, batch, o.igSteps));
+  acc.n += batch.dims[0]!;
+}
+
+/** Steps (1)-(3): exposed forward pass, logit lens, ablations. */
+async function forwardMetrics(s: Sessions, layout: ViTLayout, acc: Accumulator, batch: ImageBatch, tok: ResolvedToken, lensInput: TailInput, o: { batch: number }): Promise<void> {
   const { L, K, D, F } = acc;
   const T = layout.facts.tokens;
   const b = batch.dims[0]!;
@@ -384,43 +404,48 @@ async function processBatch(s: Sessions, layout: ViTLayout, acc: Accumulator, ba
     acc.abl[cfg]!.correct += sc.correct;
     acc.abl[cfg]!.prob += sc.probSum;
   }
+}
 
-  // (4) Integrated gradients of P(true) w.r.t. each block's neuron row, scaled from 0 to 1.
-  if (s.engine) {
-    const m = o.igSteps;
-    const ones = new Float32Array(b * F).fill(1);
-    const targets = Array.from(labels);
-    for (let l = 0; l < L; l++) {
-      const ig = new Float64Array(b * F);
-      let p0: Float32Array | undefined;
-      let p1: Float32Array | undefined;
-      for (let k = 0; k <= m; k++) {
-        const overrides: Record<number, Float32Array> = {};
-        for (let q = 0; q < L; q++) overrides[q] = q === l ? new Float32Array(b * F).fill(k / m) : ones;
-        const res = await s.engine.run(batch.data, b, targets, overrides);
-        if (k === 0) p0 = res.F;
-        else {
-          const g = res.grads[l]!;
-          for (let t = 0; t < b * F; t++) ig[t] += g[t]! / m;
-          if (k === m) p1 = res.F;
-        }
-      }
-      const e = acc.ig[l]!;
-      for (let i = 0; i < b; i++) {
-        let absSum = 0;
-        let sum = 0;
-        for (let j = 0; j < F; j++) {
-          const v = ig[i * F + j]!;
-          absSum += Math.abs(v);
-          sum += v;
-        }
-        e.abs += absSum;
-        e.sum += sum;
-        e.gap += Math.abs(sum - (p1![i]! - p0![i]!));
+/**
+ * Step (4): integrated gradients of P(true) w.r.t. each block's neuron row, scaled by alpha = k/m
+ * (k = 1..m, right Riemann sum; the engine's scale-mode input u gives dF/du_j = a_j dF/da_j at
+ * alpha a, so the mean over k is IG_j). alpha = 0 is run once for the completeness check.
+ */
+async function integratedGradients(engine: NeuronGradientEngine, acc: Accumulator, batch: ImageBatch, m: number): Promise<void> {
+  const { L, F } = acc;
+  const b = batch.dims[0]!;
+  const labels = batch.labels;
+  const ones = new Float32Array(b * F).fill(1);
+  const targets = Array.from(labels);
+  for (let l = 0; l < L; l++) {
+    const ig = new Float64Array(b * F);
+    let p0: Float32Array | undefined;
+    let p1: Float32Array | undefined;
+    for (let k = 0; k <= m; k++) {
+      const overrides: Record<number, Float32Array> = {};
+      for (let q = 0; q < L; q++) overrides[q] = q === l ? new Float32Array(b * F).fill(k / m) : ones;
+      const res = await engine.run(batch.data, b, targets, overrides);
+      if (k === 0) p0 = res.F;
+      else {
+        const g = res.grads[l]!;
+        for (let t = 0; t < b * F; t++) ig[t] += g[t]! / m;
+        if (k === m) p1 = res.F;
       }
     }
+    const e = acc.ig[l]!;
+    for (let i = 0; i < b; i++) {
+      let absSum = 0;
+      let sum = 0;
+      for (let j = 0; j < F; j++) {
+        const v = ig[i * F + j]!;
+        absSum += Math.abs(v);
+        sum += v;
+      }
+      e.abs += absSum;
+      e.sum += sum;
+      e.gap += Math.abs(sum - (p1![i]! - p0![i]!));
+    }
   }
-  acc.n += b;
 }
 
 export interface AnalyseResult {
@@ -463,7 +488,7 @@ export async function analyseLayers(loaded: LoadedModel, layout: ViTLayout, batc
     opts.onProgress?.({ phase: 'images', done: 0, total: count });
     for await (const bt of batches) {
       if (acc.n + bt.dims[0]! > count) throw usageError(`analyseLayers: got more than the ${count} images announced`);
-      await timed('forward', () => processBatch(s, layout, acc, bt, tok, lensInput, { batch, igSteps }));
+      await processBatch(s, layout, acc, bt, tok, lensInput, { batch, igSteps }, timed);
       opts.onProgress?.({ phase: 'images', done: acc.n, total: count });
     }
   } finally {
@@ -642,4 +667,24 @@ export async function probeLayers(modelPath: string, opts: ProbeLayersOptions): 
     },
     probeLayersResultsSchema,
   );
+}
+
+/** Write report.json, layers.csv and layers.svg into `out`; returns the paths written. */
+export function writeProbeLayersFiles(report: ProbeLayersReport, out: OutDir): string[] {
+  return [
+    out.writeCsv(FILES.csv, layersCsvRows(report.results), CSV_COLUMNS),
+    out.writeText(FILES.chart, layersChartSvg(report.results, `probe-layers: ${path.basename(report.model.path)}, ${report.results.images.count} images`)),
+    out.writeJson(FILES.report, report),
+  ];
+}
+
+/**
+ * The whole command: claim the output folder first (fails before any work when a report file
+ * exists and force is off), run, write the files.
+ */
+export async function runProbeLayers(modelPath: string, opts: ProbeLayersOptions & { out?: string; force?: boolean }): Promise<{ report: ProbeLayersReport; outDir: OutDir }> {
+  const outDir = prepareOutDir({ command: COMMAND, out: opts.out, force: opts.force }, Object.values(FILES));
+  const report = await probeLayers(modelPath, opts);
+  writeProbeLayersFiles(report, outDir);
+  return { report, outDir };
 }

@@ -1,10 +1,12 @@
 // The list of subcommands; each lives in its own module and registers itself on the program.
 import type { Command } from 'commander';
 import { registerInspect } from './inspect.js';
+import { registerProbeLayers } from './probeLayers.js';
 import { registerTracePath } from './tracePath.js';
 
 export function registerCommands(program: Command): void {
   void program;
   registerInspect(program);
   registerTracePath(program);
+  registerProbeLayers(program);
 }

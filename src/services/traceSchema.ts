@@ -14,8 +14,8 @@ export const methodResultSchema = z.object({
   jasProduct: num.describe('JAS, official product form: (Σ_l w_l/m)·(Σ_k Σ_l g_l(k)).'),
   jasSum: num.describe('JAS, integrated-gradients sum form: Σ_l (w_l/m)·Σ_k g_l(k).'),
   completenessGap: num.describe('F(clean) − F(path zeroed); jasSum approaches it as --steps grows.'),
-  removeRatio: num.describe('F with the path neurons set to 0 at every layer, divided by F clean.'),
-  enhanceRatio: num.describe('F with the path neurons doubled, divided by F clean.'),
+  removeRatio: num.describe('Target-class softmax probability with the path neurons set to 0 at every layer, divided by the clean probability (whatever the objective).'),
+  enhanceRatio: num.describe('Target-class softmax probability with the path neurons doubled, divided by the clean probability.'),
   removePred: int,
   enhancePred: int,
 });

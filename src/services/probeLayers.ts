@@ -37,6 +37,9 @@ import { badInput, usageError } from '../errors.js';
 export const COMMAND = 'probe-layers';
 export const FILES = { report: 'report.json', csv: 'layers.csv', chart: 'layers.svg' } as const;
 
+/** Largest model size x blocks for which the attribution uses one gradient graph per block. */
+export const PER_LAYER_ENGINE_BUDGET = 1024 ** 3;
+
 export const DEFAULTS = { folds: 5, igSteps: 20, batch: 32, seed: 0, l2: 1e-3, deadThreshold: 1e-3 } as const;
 
 // ---------------------------------------------------------------------------------------------
@@ -120,6 +123,12 @@ export interface AnalyseOptions {
   runtime?: RuntimeOptions;
   /** Graph cache folder for the gradient engine. */
   cacheDir?: string;
+  /**
+   * Gradient graphs for the attribution: one per block ('per-layer': the backward pass stops at that
+   * block, about 30% faster on vit-mnist), one for all blocks ('shared': one session instead of L),
+   * or 'auto' (per-layer while L copies of the model weights stay under 1 GiB).
+   */
+  igEngines?: 'auto' | 'per-layer' | 'shared';
   onProgress?: (e: ProgressEvent) => void;
 }
 
@@ -207,7 +216,8 @@ interface Sessions {
   main: ModelSession;
   tail: ModelSession;
   gated: ModelSession;
-  engine?: NeuronGradientEngine;
+  /** One engine for every block, or one per block (index = block); empty without attribution. */
+  engines: NeuronGradientEngine[];
   names: { residual: string[]; attnResidual: string[]; output: string[]; neuron: string[]; gates: string; gateColumns: number; tailInput: string; tailOutput: string };
 }
 
@@ -226,15 +236,19 @@ async function openSessions(loaded: LoadedModel, layout: ViTLayout, token: Token
   const main = await createSession(encodeModel(exposed), rt);
   const tailS = await createSession(encodeModel(tail.model), rt);
   const gatedS = await createSession(encodeModel(gated.model), rt);
-  const engine =
-    o.attribution === false
-      ? undefined
-      : await NeuronGradientEngine.create(loaded, layout, { mode: 'scale', token, objective: 'prob', provider: rt.provider, threads: rt.threads, cacheDir: o.cacheDir, notice: rt.notice });
+  const engines: NeuronGradientEngine[] = [];
+  if (o.attribution !== false) {
+    const mode = o.igEngines ?? 'auto';
+    const perLayer = mode === 'per-layer' || (mode === 'auto' && loaded.sizeBytes * blocks.length <= PER_LAYER_ENGINE_BUDGET);
+    const common = { mode: 'scale' as const, token, objective: 'prob' as const, provider: rt.provider, threads: rt.threads, cacheDir: o.cacheDir, notice: rt.notice };
+    if (perLayer) for (const b of blocks) engines.push(await NeuronGradientEngine.create(loaded, layout, { ...common, layers: [b.index] }));
+    else engines.push(await NeuronGradientEngine.create(loaded, layout, common));
+  }
   return {
     main,
     tail: tailS,
     gated: gatedS,
-    engine,
+    engines,
     names: { residual, attnResidual, output, neuron, gates: gated.gates, gateColumns: gated.columns, tailInput: tail.input, tailOutput: tail.output },
   };
 }
@@ -293,7 +307,7 @@ async function processBatch(
   timed: Timed,
 ): Promise<void> {
   await timed('forward', () => forwardMetrics(s, layout, acc, batch, tok, lensInput, o));
-  if (s.engine) await timed('attribution', () => integratedGradients(s.engine!, acc, batch, o.igSteps));
+  if (s.engines.length) await timed('attribution', () => integratedGradients(s.engines, acc, batch, o.igSteps));
   acc.n += batch.dims[0]!;
 }
 
@@ -411,19 +425,20 @@ async function forwardMetrics(s: Sessions, layout: ViTLayout, acc: Accumulator, 
  * (k = 1..m, right Riemann sum; the engine's scale-mode input u gives dF/du_j = a_j dF/da_j at
  * alpha a, so the mean over k is IG_j). alpha = 0 is run once for the completeness check.
  */
-async function integratedGradients(engine: NeuronGradientEngine, acc: Accumulator, batch: ImageBatch, m: number): Promise<void> {
+async function integratedGradients(engines: NeuronGradientEngine[], acc: Accumulator, batch: ImageBatch, m: number): Promise<void> {
   const { L, F } = acc;
   const b = batch.dims[0]!;
   const labels = batch.labels;
   const ones = new Float32Array(b * F).fill(1);
   const targets = Array.from(labels);
   for (let l = 0; l < L; l++) {
+    const engine = engines.length === 1 ? engines[0]! : engines[l]!;
     const ig = new Float64Array(b * F);
     let p0: Float32Array | undefined;
     let p1: Float32Array | undefined;
     for (let k = 0; k <= m; k++) {
       const overrides: Record<number, Float32Array> = {};
-      for (let q = 0; q < L; q++) overrides[q] = q === l ? new Float32Array(b * F).fill(k / m) : ones;
+      for (const q of engine.layers) overrides[q] = q === l ? new Float32Array(b * F).fill(k / m) : ones;
       const res = await engine.run(batch.data, b, targets, overrides);
       if (k === 0) p0 = res.F;
       else {
@@ -492,7 +507,7 @@ export async function analyseLayers(loaded: LoadedModel, layout: ViTLayout, batc
       opts.onProgress?.({ phase: 'images', done: acc.n, total: count });
     }
   } finally {
-    await Promise.all([s.main.release(), s.tail.release(), s.gated.release(), s.engine?.release()]);
+    await Promise.all([s.main.release(), s.tail.release(), s.gated.release(), ...s.engines.map((e) => e.release())]);
   }
   if (acc.n !== count) throw usageError(`analyseLayers: ${count} images announced but ${acc.n} delivered`);
 
@@ -525,9 +540,9 @@ export async function analyseLayers(loaded: LoadedModel, layout: ViTLayout, batc
         neurons: {
           meanActivation: acc.neuronSum[l]! / (n * F),
           deadFraction: dead / F,
-          igMass: s.engine ? ig.abs / n : null,
-          igSum: s.engine ? ig.sum / n : null,
-          completenessGap: s.engine ? ig.gap / n : null,
+          igMass: s.engines.length ? ig.abs / n : null,
+          igSum: s.engines.length ? ig.sum / n : null,
+          completenessGap: s.engines.length ? ig.gap / n : null,
         },
       });
       opts.onProgress?.({ phase: 'probes', done: l + 1, total: L });
@@ -543,7 +558,7 @@ export async function analyseLayers(loaded: LoadedModel, layout: ViTLayout, batc
     model: { accuracy: acc.modelCorrect / n, meanTrueProb: acc.modelProb / n },
     ablationBaseline: base,
     probeSettings: { folds, l2, seed, standardized: true },
-    neuronSettings: { deadThreshold, igSteps: s.engine ? igSteps : null, objective: 'prob' },
+    neuronSettings: { deadThreshold, igSteps: s.engines.length ? igSteps : null, objective: 'prob' },
     layers,
   };
   const stats = [s.main, s.tail, s.gated].reduce((a, x) => ({ runs: a.runs + x.stats.runs, runMs: a.runMs + x.stats.runMs }), { runs: 0, runMs: 0 });

@@ -144,6 +144,27 @@ describe('the logit lens at the last layer is the model output', () => {
   });
 });
 
+describe('attribution engines', () => {
+  it('one gradient graph per block gives the same IG as one graph for all blocks', async () => {
+    const sv = buildSyntheticVit({ depth: 3, width: 32, ffn: 64, seed: 12 });
+    const layout = locateVit(sv.model);
+    const n = 6;
+    const data = images(n, 13);
+    const labels = Int32Array.from({ length: n }, (_, i) => i % 10);
+    const run = (igEngines: 'per-layer' | 'shared') =>
+      analyseLayers(loadedOf(sv.model), layout, batchesOf(data, labels, 3), n, { runtime: RT, folds: 2, igSteps: 3, batch: 3, igEngines });
+    const [a, b] = await Promise.all([run('per-layer'), run('shared')]);
+    for (let l = 0; l < 3; l++) {
+      const x = a.results.layers[l]!.neurons;
+      const y = b.results.layers[l]!.neurons;
+      expect(x.igMass!).toBeGreaterThan(0);
+      expect(x.igMass!).toBeCloseTo(y.igMass!, 6);
+      expect(x.igSum!).toBeCloseTo(y.igSum!, 6);
+      expect(x.completenessGap!).toBeCloseTo(y.completenessGap!, 6);
+    }
+  });
+});
+
 describe('linear probe', () => {
   function blobs(n: number, d: number, classes: number, sep: number, seed: number) {
     const r = mulberry32(seed);

@@ -13,10 +13,23 @@ export function activationPath(im: ImageContext): number[] {
   return im.acts.map((a) => argmax(a));
 }
 
-/** Seeded uniform neuron per layer; the seed is mixed with the image's position in the dataset. */
-export function randomPath(ffn: number, layers: number, seed: number, imageIndex: number): number[] {
-  const rnd = mulberry32((seed * 0x9e3779b1 + imageIndex * 0x85ebca6b) >>> 0);
+/**
+ * Seeded uniform neuron per layer; the seed is mixed with a key of the image (use `imageKey(id)`,
+ * so an image gets the same random path whatever --shard/--limit/--resume selected around it).
+ */
+export function randomPath(ffn: number, layers: number, seed: number, imageKey: number): number[] {
+  const rnd = mulberry32((seed * 0x9e3779b1 + imageKey * 0x85ebca6b) >>> 0);
   return Array.from({ length: layers }, () => Math.min(ffn - 1, Math.floor(rnd() * ffn)));
+}
+
+/** FNV-1a hash of an image id: the per-image key of the random baseline. */
+export function imageKey(id: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) {
+    h ^= id.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
 }
 
 /**

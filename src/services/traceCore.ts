@@ -2,7 +2,7 @@
 // clean pass -> targets -> path search -> baselines -> JAS of every path -> manipulations.
 import type { NeuronOracle } from '../analysis/oracle.js';
 import { searchPaths, scorePaths, type ImageContext, type LayerChoice } from '../analysis/pathSearch.js';
-import { activationPath, igLayerPaths, influencePaths, randomPath, type BaselineName } from '../analysis/baselines.js';
+import { activationPath, igLayerPaths, imageKey, influencePaths, randomPath, type BaselineName } from '../analysis/baselines.js';
 import { manipulatePaths } from '../analysis/manipulate.js';
 import { aggregateByClass } from '../analysis/classAggregate.js';
 import { argmax, mean, median, softmax } from '../analysis/stats.js';
@@ -100,7 +100,7 @@ export async function traceChunk(oracle: NeuronOracle, chunk: ChunkInput, s: Tra
   if (s.baselines.includes('activation')) pathsBy.set('activation', ctxs.map(activationPath));
   if (s.baselines.includes('influence')) pathsBy.set('influence', await influencePaths(oracle, ctxs, s.steps));
   if (s.baselines.includes('ig-layer')) pathsBy.set('ig-layer', await igLayerPaths(oracle, ctxs, s.steps));
-  if (s.baselines.includes('random')) pathsBy.set('random', chunk.indices.map((idx) => randomPath(F, L, s.seed, idx)));
+  if (s.baselines.includes('random')) pathsBy.set('random', chunk.ids.map((id) => randomPath(F, L, s.seed, imageKey(id))));
   const perImage = ctxs.map((_, i) => methods.map((m) => pathsBy.get(m)![i]!));
   const scores = await scorePaths(oracle, ctxs, perImage, s.steps);
   const manip = await manipulatePaths(oracle, ctxs, perImage, preds);

@@ -179,21 +179,33 @@ describe('vitpath trace-path: outputs', () => {
     expectError(vitpath('trace-path', MODEL, ...IMAGES, '--steps', '5', '--threads', '1', '--provider', 'cpu', '--limit', '3', '--out', cut, '--resume'), 1, /different options/);
   }, 60_000);
 
-  it('--shard K/N partitions the images: disjoint shards that cover the run, same paths as unsharded', () => {
+  it('--shard K/N partitions the images: disjoint shards that cover the run, same results as unsharded', () => {
+    type Img = { id: string; layers: { neuron: number }[]; methods: { method: string; path: number[] }[] };
     const shards = [0, 1, 2].map((k) => {
       const o = path.join(tmp, `shard${k}`);
-      const r = vitpath('trace-path', MODEL, ...IMAGES, ...FAST, '--baselines', 'none', '--shard', `${k}/3`, '--out', o, '--quiet');
+      const r = vitpath('trace-path', MODEL, ...IMAGES, ...FAST, '--baselines', 'random', '--shard', `${k}/3`, '--out', o, '--quiet');
       expect(r.code).toBe(0);
-      return readJson(path.join(o, 'report.json')).results.images as { id: string; layers: { neuron: number }[] }[];
+      return readJson(path.join(o, 'report.json')).results.images as Img[];
     });
-    const all = vitpath('trace-path', MODEL, ...IMAGES, ...FAST, '--baselines', 'none', '--out', path.join(tmp, 'unsharded'), '--json', '--quiet');
-    const full = JSON.parse(all.stdout).results.images as { id: string; layers: { neuron: number }[] }[];
+    const all = vitpath('trace-path', MODEL, ...IMAGES, ...FAST, '--baselines', 'random', '--out', path.join(tmp, 'unsharded'), '--json', '--quiet');
+    const full = JSON.parse(all.stdout).results.images as Img[];
     expect(full).toHaveLength(8);
     shards.forEach((s, k) => expect(s.map((i) => i.id)).toEqual(full.filter((_, i) => i % 3 === k).map((i) => i.id)));
     const ids = shards.flat().map((i) => i.id);
     expect(new Set(ids).size).toBe(8);
-    for (const im of shards.flat()) expect(im.layers).toEqual(full.find((f) => f.id === im.id)!.layers);
+    for (const im of shards.flat()) {
+      const f = full.find((x) => x.id === im.id)!;
+      expect(im.layers).toEqual(f.layers);
+      // The seeded random baseline too: merging a job array's shards reproduces the unsharded run.
+      expect(im.methods.map((m) => m.path)).toEqual(f.methods.map((m) => m.path));
+    }
+    // Different images still get different random paths.
+    expect(new Set(full.map((im) => im.methods[1]!.path.join(','))).size).toBeGreaterThan(4);
   }, 60_000);
+
+  it('--target label on images without labels is bad input (2)', () => {
+    expectError(vitpath('trace-path', MODEL, '--images', 'fixtures/images', ...FAST, '--target', 'label', '--out', path.join(tmp, 'nolabels')), 2, /--target label/, /--labels/);
+  });
 });
 
 describe('vitpath trace-path on every fixture model (each export style)', () => {

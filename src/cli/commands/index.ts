@@ -1,5 +1,6 @@
 // The list of subcommands; each lives in its own module and registers itself on the program.
 import type { Command } from 'commander';
+import { registerDemo } from './demo.js';
 import { registerInspect } from './inspect.js';
 import { registerProbeLayers } from './probeLayers.js';
 import { registerTracePath } from './tracePath.js';
@@ -9,4 +10,5 @@ export function registerCommands(program: Command): void {
   registerInspect(program);
   registerTracePath(program);
   registerProbeLayers(program);
+  registerDemo(program);
 }

@@ -1,5 +1,6 @@
 // The trace-path service: images -> layout -> neuron oracle (generated gradient graphs on ONNX
 // Runtime) -> path search, baselines, JAS, manipulations -> report.json + CSVs + progress.jsonl.
+import { createHash } from 'node:crypto';
 import { loadModel } from '../onnx/model.js';
 import { locateVit } from '../vit/locate.js';
 import type { ViTLayout } from '../vit/types.js';
@@ -117,7 +118,7 @@ export async function tracePath(o: TracePathOptions, hooks: TraceHooks = {}): Pr
   const out = prepareOutDir({ command: 'trace-path', out: o.out, force: o.force, resume: o.resume }, [...REPORT_FILES, ...(o.resume ? [] : [PROGRESS_FILE])]);
   const fingerprint = {
     model: loaded.sha256,
-    images: items.map((i) => i.id).join('\n').length + ':' + items.length,
+    images: items.length + ':' + createHash('sha256').update(items.map((i) => i.id).join('\n')).digest('hex'),
     layers,
     token,
     steps: o.steps,

@@ -175,6 +175,16 @@ describe('vitpath trace-path: outputs', () => {
     const after = fs.readFileSync(path.join(cut, 'progress.jsonl'), 'utf8').split('\n').filter(Boolean);
     const ids = after.map((l) => JSON.parse(l)).filter((l) => l.kind === 'image').map((l) => l.id);
     expect([...ids].sort()).toEqual(json.results.images.map((i: { id: string }) => i.id).sort());
+    // Resuming on other images (same count, same name lengths) is refused (1) rather than mixing two runs.
+    const other = path.join(tmp, 'other-images');
+    fs.cpSync('fixtures/images', other, { recursive: true });
+    fs.renameSync(path.join(other, 'gray-16x16-noise.png'), path.join(other, 'gray-16x16-moise.png'));
+    fs.writeFileSync(path.join(other, 'labels.csv'), fs.readFileSync('fixtures/images/labels.csv', 'utf8').replace('noise.png', 'moise.png'));
+    expectError(
+      vitpath('trace-path', MODEL, '--images', other, '--labels', path.join(other, 'labels.csv'), ...FAST, '--limit', '3', '--batch', '2', '--out', cut, '--resume'),
+      1,
+      /different options or inputs/,
+    );
     // Resuming with other options is refused (1) rather than mixing two runs.
     expectError(vitpath('trace-path', MODEL, ...IMAGES, '--steps', '5', '--threads', '1', '--provider', 'cpu', '--limit', '3', '--out', cut, '--resume'), 1, /different options/);
   }, 60_000);

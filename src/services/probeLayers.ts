@@ -141,6 +141,8 @@ export interface ProbeLayersOptions extends AnalyseOptions {
   preprocess?: PreprocessOverrides;
   /** The options as given on the command line, for the report. */
   reportOptions?: Record<string, unknown>;
+  /** Called once the model, images, labels and options are checked, before any inference. */
+  beforeRun?: () => void;
 }
 
 /** A batch of preprocessed images with labels. */
@@ -207,6 +209,23 @@ function parseToken(layout: ViTLayout, token: TokenChoice | undefined): { token:
   const t = token ?? dflt;
   const tok = resolveToken(layout, t);
   return { token: t, tok, lensInput: t === dflt ? 'tokens' : 'row' };
+}
+
+/** Options with defaults filled in and checked against the model and the image count. */
+export function checkOptions(layout: ViTLayout, count: number, opts: AnalyseOptions) {
+  const folds = opts.folds ?? DEFAULTS.folds;
+  const seed = opts.seed ?? DEFAULTS.seed;
+  const l2 = opts.l2 ?? DEFAULTS.l2;
+  const igSteps = opts.igSteps ?? DEFAULTS.igSteps;
+  const batch = opts.batch ?? DEFAULTS.batch;
+  const deadThreshold = opts.deadThreshold ?? DEFAULTS.deadThreshold;
+  if (!Number.isInteger(folds) || folds < 2) throw usageError(`--folds must be an integer >= 2 (got ${folds})`);
+  if (!Number.isInteger(igSteps) || igSteps < 1) throw usageError(`--steps must be a positive integer (got ${igSteps})`);
+  if (!Number.isInteger(batch) || batch < 1) throw usageError(`--batch must be a positive integer (got ${batch})`);
+  if (!(deadThreshold >= 0)) throw usageError(`--dead-threshold must be a non-negative number (got ${deadThreshold})`);
+  if (!(l2 >= 0)) throw usageError(`--l2 must be a non-negative number (got ${l2})`);
+  if (count < folds) throw badInput(`${count} labelled images cannot fill ${folds} probe folds; use at least ${folds} images or fewer --folds`);
+  return { folds, seed, l2, igSteps, batch, deadThreshold, ...parseToken(layout, opts.token) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -475,18 +494,7 @@ export interface AnalyseResult {
  * `opts.batch` images, preprocessed for the model). Pure of files: tests feed synthetic batches.
  */
 export async function analyseLayers(loaded: LoadedModel, layout: ViTLayout, batches: AsyncIterable<ImageBatch> | Iterable<ImageBatch>, count: number, opts: AnalyseOptions = {}): Promise<AnalyseResult> {
-  const folds = opts.folds ?? DEFAULTS.folds;
-  const seed = opts.seed ?? DEFAULTS.seed;
-  const l2 = opts.l2 ?? DEFAULTS.l2;
-  const igSteps = opts.igSteps ?? DEFAULTS.igSteps;
-  const batch = opts.batch ?? DEFAULTS.batch;
-  const deadThreshold = opts.deadThreshold ?? DEFAULTS.deadThreshold;
-  if (!Number.isInteger(folds) || folds < 2) throw usageError(`--folds must be an integer >= 2 (got ${folds})`);
-  if (!Number.isInteger(igSteps) || igSteps < 1) throw usageError(`--ig-steps must be a positive integer (got ${igSteps})`);
-  if (!(deadThreshold >= 0)) throw usageError(`--dead-threshold must be a non-negative number (got ${deadThreshold})`);
-  if (!(l2 >= 0)) throw usageError(`--l2 must be a non-negative number (got ${l2})`);
-  if (count < folds) throw badInput(`${count} labelled images cannot fill ${folds} probe folds; use at least ${folds} images or fewer --folds`);
-  const { token, tok, lensInput } = parseToken(layout, opts.token);
+  const { folds, seed, l2, igSteps, batch, deadThreshold, token, tok, lensInput } = checkOptions(layout, count, opts);
   const phases: Record<string, number> = {};
   const timed = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
     const t0 = performance.now();
@@ -651,6 +659,8 @@ export async function probeLayers(modelPath: string, opts: ProbeLayersOptions): 
   const spec = inferPreprocess(layout.inputDims, opts.preprocess);
   const batch = opts.batch ?? DEFAULTS.batch;
   const count = src.items.length;
+  checkOptions(layout, count, opts);
+  opts.beforeRun?.();
   async function* batches(): AsyncGenerator<ImageBatch> {
     for await (const b of iterateBatches(src.items, spec, batch)) yield { data: b.data, dims: b.dims, labels: b.labels };
   }
@@ -694,12 +704,18 @@ export function writeProbeLayersFiles(report: ProbeLayersReport, out: OutDir): s
 }
 
 /**
- * The whole command: claim the output folder first (fails before any work when a report file
- * exists and force is off), run, write the files.
+ * The whole command: check the inputs, claim the output folder (fails before any inference when a
+ * report file exists and force is off, and creates no folder for bad input), run, write the files.
  */
 export async function runProbeLayers(modelPath: string, opts: ProbeLayersOptions & { out?: string; force?: boolean }): Promise<{ report: ProbeLayersReport; outDir: OutDir }> {
-  const outDir = prepareOutDir({ command: COMMAND, out: opts.out, force: opts.force }, Object.values(FILES));
-  const report = await probeLayers(modelPath, opts);
-  writeProbeLayersFiles(report, outDir);
-  return { report, outDir };
+  let outDir: OutDir | undefined;
+  const report = await probeLayers(modelPath, {
+    ...opts,
+    beforeRun: () => {
+      opts.beforeRun?.();
+      outDir = prepareOutDir({ command: COMMAND, out: opts.out, force: opts.force }, Object.values(FILES));
+    },
+  });
+  writeProbeLayersFiles(report, outDir!);
+  return { report, outDir: outDir! };
 }

@@ -99,6 +99,15 @@ describe('vitpath probe-layers on a fixture', () => {
     const lines = r.stderr.trimEnd().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^vitpath: error: fixtures\/images carries no labels.*--labels/);
+    expect(fs.existsSync(path.join(tmp, 'nolabels'))).toBe(false); // no folder for a run that never started
+  });
+
+  it('--token cls on a mean-pooled model is a usage error (exit 1) before anything is written', () => {
+    const out = path.join(tmp, 'badtoken');
+    const r = vitpath('probe-layers', 'fixtures/models/mean-pool.onnx', ...FIXTURE_ARGS, '--token', 'cls', '--out', out);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/no class token.*'mean'/);
+    expect(fs.existsSync(out)).toBe(false);
   });
 
   it('--schema prints the JSON Schema of the report', () => {

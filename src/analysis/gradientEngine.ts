@@ -78,7 +78,7 @@ export interface BuiltGraph {
 }
 
 interface GraphKey {
-  kind: 'gradient' | 'clean';
+  kind: 'gradient' | 'forward' | 'clean';
   sha256: string;
   layers: number[];
   token: TokenChoice;
@@ -205,6 +205,27 @@ export async function buildNeuronGradientGraph(model: ModelProto, layout: ViTLay
   };
 }
 
+/** Build the forward-only graph: intervention + objective, no backward (no caching, no probe). */
+export function buildForwardGraph(model: ModelProto, layout: ViTLayout, r: Resolved): BuiltGraph {
+  const t0 = performance.now();
+  const iv = interveneNeurons(model, layout, { layers: r.layers, token: r.token, mode: r.mode, exposeActivations: true });
+  const obj = appendObjective(iv.model, { logits: layout.logits, kind: r.objective, batchDim: batchDim(layout) });
+  const outputs = [layout.logits, obj.perSample, ...r.layers.map((l) => iv.activations[l]!)];
+  const bytes = encodeModel(selectOutputs(obj.model, outputs));
+  return {
+    bytes,
+    inputs: iv.inputs,
+    scaleInputs: iv.scaleInputs,
+    activations: iv.activations,
+    grads: {},
+    logits: layout.logits,
+    perSample: obj.perSample,
+    target: obj.target,
+    buildMs: performance.now() - t0,
+    source: 'built',
+  };
+}
+
 /** Build the clean graph: the model with the token rows exposed (no caching). */
 export function buildCleanGraph(model: ModelProto, layout: ViTLayout, r: Resolved): BuiltGraph {
   const t0 = performance.now();
@@ -225,30 +246,22 @@ function concatRows(parts: Float32Array[], rowLen: number, rows: number): Float3
   return out;
 }
 
-export class NeuronGradientEngine implements NeuronGradientSource {
-  private cleanSession?: Promise<{ session: ModelSession; graph: BuiltGraph }>;
-  /** Build time and where the gradient graph came from. */
-  readonly timings: { graphMs: number; sessionMs: number; source: BuiltGraph['source'] };
+/** Rows [start, start+n) of a [batch, per] array, zero-padded to `size` rows (no copy when it already fits). */
+function rowsOf<A extends Float32Array | BigInt64Array>(a: A, per: number, start: number, n: number, size: number): A {
+  if (start === 0 && a.length === size * per) return a;
+  const out = new (a.constructor as new (k: number) => A)(size * per);
+  out.set(a.subarray(start * per, (start + n) * per) as never);
+  return out;
+}
 
-  private constructor(
-    private readonly loaded: LoadedModel,
-    private readonly layout: ViTLayout,
-    private readonly opts: GradientEngineOptions,
-    private readonly r: Resolved,
-    private readonly graph: BuiltGraph,
-    private readonly session: ModelSession,
-    sessionMs: number,
-  ) {
-    this.timings = { graphMs: graph.buildMs, sessionMs, source: graph.source };
-  }
-
-  static async create(loaded: LoadedModel, layout: ViTLayout, opts: GradientEngineOptions = {}): Promise<NeuronGradientEngine> {
-    const r = resolveOptions(layout, opts);
-    const graph = await cached(keyFor('gradient', loaded, layout, r), opts.cacheDir, () => buildNeuronGradientGraph(loaded.proto, layout, r, opts.threads));
-    const t0 = performance.now();
-    const session = await createSession(graph.bytes, { provider: opts.provider, threads: opts.threads, notice: opts.notice });
-    return new NeuronGradientEngine(loaded, layout, opts, r, graph, session, performance.now() - t0);
-  }
+/** Shared by the engines: layout facts, input checks, and runs split into the batch the model takes. */
+abstract class LayoutRunner {
+  protected constructor(
+    protected readonly loaded: LoadedModel,
+    protected readonly layout: ViTLayout,
+    protected readonly opts: GradientEngineOptions,
+    protected readonly r: Resolved,
+  ) {}
 
   get layers(): readonly number[] {
     return this.r.layers;
@@ -262,9 +275,6 @@ export class NeuronGradientEngine implements NeuronGradientSource {
   get numClasses(): number {
     return this.layout.facts.numClasses;
   }
-  get provider(): ExecutionProvider {
-    return this.session.provider;
-  }
   /** The batch size the model requires, or null when any batch works. */
   get fixedBatch(): number | null {
     const d = this.layout.inputDims[0];
@@ -272,30 +282,162 @@ export class NeuronGradientEngine implements NeuronGradientSource {
   }
   /** Per-image input size (C*H*W). */
   get imageSize(): number {
-    const [, c, h, w] = this.layout.inputDims;
-    const nums = [c, h, w].map((x) => (typeof x === 'number' ? x : NaN));
-    const fromFacts = this.layout.facts.channels * this.layout.facts.imageSize[0] * this.layout.facts.imageSize[1];
-    return nums.every((x) => x > 0) ? nums[0]! * nums[1]! * nums[2]! : fromFacts;
+    const f = this.layout.facts;
+    return f.channels * f.imageSize[0] * f.imageSize[1];
   }
 
-  private imageDims(batch: number): number[] {
+  protected imageDims(batch: number): number[] {
     return [batch, this.layout.facts.channels, this.layout.facts.imageSize[0], this.layout.facts.imageSize[1]];
   }
 
-  private checkImages(images: Float32Array, batch: number): void {
+  protected checkImages(images: Float32Array, batch: number): void {
     if (!Number.isInteger(batch) || batch < 1) throw usageError(`batch must be a positive integer (got ${batch})`);
     if (images.length !== batch * this.imageSize) {
       throw badInput(`images hold ${images.length} values; a batch of ${batch} needs ${batch * this.imageSize} ([${this.imageDims(batch).join(',')}]).`);
     }
   }
 
-  /** Run `chunk(start, n, padded)` over the batch in pieces the model accepts. */
-  private async chunked<T>(batch: number, f: (start: number, n: number, size: number) => Promise<T>): Promise<T[]> {
+  protected async open(bytes: Uint8Array): Promise<ModelSession> {
+    return createSession(bytes, { provider: this.opts.provider, threads: this.opts.threads, notice: this.opts.notice });
+  }
+
+  /**
+   * Run `session` over the batch in pieces the model accepts (padded with zeros to a fixed batch)
+   * and return each fetched output concatenated over the batch, padding dropped.
+   */
+  protected async runRows(
+    session: ModelSession,
+    batch: number,
+    feeds: (start: number, n: number, size: number) => Record<string, Feed>,
+    fetch: { name: string; per: number }[],
+  ): Promise<Record<string, Float32Array>> {
     const fb = this.fixedBatch;
-    if (fb === null) return [await f(0, batch, batch)];
-    const out: T[] = [];
-    for (let s = 0; s < batch; s += fb) out.push(await f(s, Math.min(fb, batch - s), fb));
+    const parts: Record<string, Float32Array>[] = [];
+    const step = fb ?? batch;
+    for (let s = 0; s < batch; s += step) {
+      const n = Math.min(step, batch - s);
+      const res = await session.run(feeds(s, n, fb ?? n), fetch.map((f) => f.name));
+      const got: Record<string, Float32Array> = {};
+      for (const f of fetch) got[f.name] = res[f.name]!.data as Float32Array;
+      parts.push(got);
+    }
+    const out: Record<string, Float32Array> = {};
+    for (const f of fetch) out[f.name] = concatRows(parts.map((p) => p[f.name]!), f.per, batch);
     return out;
+  }
+
+  protected async runClean(session: ModelSession, graph: BuiltGraph, images: Float32Array, batch: number): Promise<CleanResult> {
+    this.checkImages(images, batch);
+    const size = this.imageSize;
+    const F = this.ffn;
+    const out = await this.runRows(
+      session,
+      batch,
+      (s, n, m) => ({ [this.layout.input]: { data: rowsOf(images, size, s, n, m), dims: this.imageDims(m) } }),
+      [{ name: graph.logits, per: this.numClasses }, ...this.r.layers.map((l) => ({ name: graph.activations[l]!, per: F }))],
+    );
+    const activations: Record<number, Float32Array> = {};
+    for (const l of this.r.layers) activations[l] = out[graph.activations[l]!]!;
+    return { logits: out[graph.logits]!, activations };
+  }
+}
+
+/**
+ * The clean pass alone: the unmodified model with each chosen block's token row (or patch mean)
+ * exposed. No probe and no backward graph, so it is cheap to create.
+ */
+export class CleanNeuronEngine extends LayoutRunner {
+  private constructor(loaded: LoadedModel, layout: ViTLayout, opts: GradientEngineOptions, r: Resolved, private readonly graph: BuiltGraph, private readonly session: ModelSession) {
+    super(loaded, layout, opts, r);
+  }
+
+  static async create(loaded: LoadedModel, layout: ViTLayout, opts: Omit<GradientEngineOptions, 'mode' | 'objective'> = {}): Promise<CleanNeuronEngine> {
+    const r = resolveOptions(layout, opts);
+    const graph = await cached(keyFor('clean', loaded, layout, r), opts.cacheDir, async () => buildCleanGraph(loaded.proto, layout, r));
+    const e = new CleanNeuronEngine(loaded, layout, opts, r, graph, await createSession(graph.bytes, { provider: opts.provider, threads: opts.threads, notice: opts.notice }));
+    return e;
+  }
+
+  get provider(): ExecutionProvider {
+    return this.session.provider;
+  }
+
+  clean(images: Float32Array, batch: number): Promise<CleanResult> {
+    return this.runClean(this.session, this.graph, images, batch);
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+/** F, logits and pre-intervention rows without gradients (NeuronGradientEngine.forward). */
+export type ForwardResult = Omit<GradientResult, 'grads'>;
+
+export class NeuronGradientEngine extends LayoutRunner implements NeuronGradientSource {
+  private cleanSession?: Promise<{ session: ModelSession; graph: BuiltGraph }>;
+  private forwardSession?: Promise<{ session: ModelSession; graph: BuiltGraph }>;
+  /** Build time and where the gradient graph came from. */
+  readonly timings: { graphMs: number; sessionMs: number; source: BuiltGraph['source'] };
+
+  private constructor(
+    loaded: LoadedModel,
+    layout: ViTLayout,
+    opts: GradientEngineOptions,
+    r: Resolved,
+    private readonly graph: BuiltGraph,
+    private readonly session: ModelSession,
+    sessionMs: number,
+  ) {
+    super(loaded, layout, opts, r);
+    this.timings = { graphMs: graph.buildMs, sessionMs, source: graph.source };
+  }
+
+  static async create(loaded: LoadedModel, layout: ViTLayout, opts: GradientEngineOptions = {}): Promise<NeuronGradientEngine> {
+    const r = resolveOptions(layout, opts);
+    const graph = await cached(keyFor('gradient', loaded, layout, r), opts.cacheDir, () => buildNeuronGradientGraph(loaded.proto, layout, r, opts.threads));
+    const t0 = performance.now();
+    const session = await createSession(graph.bytes, { provider: opts.provider, threads: opts.threads, notice: opts.notice });
+    return new NeuronGradientEngine(loaded, layout, opts, r, graph, session, performance.now() - t0);
+  }
+
+  get mode(): InterventionMode {
+    return this.r.mode;
+  }
+  get provider(): ExecutionProvider {
+    return this.session.provider;
+  }
+
+  private checkEdits(batch: number, targets: number[] | BigInt64Array, overrides: Record<number, Float32Array>, scales?: Record<number, Float32Array>): BigInt64Array {
+    const F = this.ffn;
+    const tg = targets instanceof BigInt64Array ? targets : BigInt64Array.from(targets.map((t) => BigInt(t)));
+    if (tg.length !== batch) throw usageError(`got ${tg.length} targets for a batch of ${batch}`);
+    for (const t of tg) if (t < 0n || t >= BigInt(this.numClasses)) throw usageError(`target class ${t} is outside 0..${this.numClasses - 1}`);
+    for (const l of this.r.layers) {
+      const o = overrides[l];
+      if (!o || o.length !== batch * F) throw usageError(`override for block ${l} must hold batch x ffn = ${batch * F} values (got ${o?.length ?? 'none'})`);
+      if (this.r.mode === 'affine') {
+        const sc = scales?.[l];
+        if (!sc || sc.length !== batch * F) throw usageError(`scale for block ${l} must hold batch x ffn = ${batch * F} values (got ${sc?.length ?? 'none'})`);
+      }
+    }
+    return tg;
+  }
+
+  private editFeeds(g: BuiltGraph, images: Float32Array, tg: BigInt64Array, overrides: Record<number, Float32Array>, scales: Record<number, Float32Array> | undefined) {
+    const size = this.imageSize;
+    const F = this.ffn;
+    return (s: number, n: number, m: number): Record<string, Feed> => {
+      const feeds: Record<string, Feed> = {
+        [this.layout.input]: { data: rowsOf(images, size, s, n, m), dims: this.imageDims(m) },
+        [g.target!]: { data: rowsOf(tg, 1, s, n, m), dims: [m] },
+      };
+      for (const l of this.r.layers) {
+        feeds[g.inputs[l]!] = { data: rowsOf(overrides[l]!, F, s, n, m), dims: [m, F] };
+        if (this.r.mode === 'affine') feeds[g.scaleInputs![l]!] = { data: rowsOf(scales![l]!, F, s, n, m), dims: [m, F] };
+      }
+      return feeds;
+    };
   }
 
   /**
@@ -310,77 +452,68 @@ export class NeuronGradientEngine implements NeuronGradientSource {
     scales?: Record<number, Float32Array>,
   ): Promise<GradientResult> {
     this.checkImages(images, batch);
-    const F = this.ffn;
-    const tg = targets instanceof BigInt64Array ? targets : BigInt64Array.from(targets.map((t) => BigInt(t)));
-    if (tg.length !== batch) throw usageError(`got ${tg.length} targets for a batch of ${batch}`);
-    for (const t of tg) if (t < 0n || t >= BigInt(this.numClasses)) throw usageError(`target class ${t} is outside 0..${this.numClasses - 1}`);
-    for (const l of this.r.layers) {
-      const o = overrides[l];
-      if (!o || o.length !== batch * F) throw usageError(`override for block ${l} must hold batch x ffn = ${batch * F} values (got ${o?.length ?? 'none'})`);
-      if (this.r.mode === 'affine') {
-        const sc = scales?.[l];
-        if (!sc || sc.length !== batch * F) throw usageError(`scale for block ${l} must hold batch x ffn = ${batch * F} values (got ${sc?.length ?? 'none'})`);
-      }
-    }
-    const size = this.imageSize;
+    const tg = this.checkEdits(batch, targets, overrides, scales);
     const g = this.graph;
-    const fetch = [g.logits, g.perSample!, ...this.r.layers.map((l) => g.activations[l]!), ...this.r.layers.map((l) => g.grads[l]!)];
-    const parts = await this.chunked(batch, async (s, n, m) => {
-      const pad = <A extends Float32Array | BigInt64Array>(a: A, per: number): A => {
-        if (s === 0 && a.length === m * per) return a;
-        const out = new (a.constructor as new (k: number) => A)(m * per);
-        out.set(a.subarray(s * per, (s + n) * per) as never);
-        return out;
-      };
-      const feeds: Record<string, Feed> = {
-        [this.layout.input]: { data: pad(images, size), dims: this.imageDims(m) },
-        [g.target!]: { data: pad(tg, 1), dims: [m] },
-      };
-      for (const l of this.r.layers) {
-        feeds[g.inputs[l]!] = { data: pad(overrides[l]!, F), dims: [m, F] };
-        if (this.r.mode === 'affine') feeds[g.scaleInputs![l]!] = { data: pad(scales![l]!, F), dims: [m, F] };
-      }
-      return this.session.run(feeds, fetch);
-    });
-    const get = (name: string, per: number) => concatRows(parts.map((p) => p[name]!.data as Float32Array), per, batch);
+    const F = this.ffn;
+    const out = await this.runRows(this.session, batch, this.editFeeds(g, images, tg, overrides, scales), [
+      { name: g.logits, per: this.numClasses },
+      { name: g.perSample!, per: 1 },
+      ...this.r.layers.map((l) => ({ name: g.activations[l]!, per: F })),
+      ...this.r.layers.map((l) => ({ name: g.grads[l]!, per: F })),
+    ]);
     const grads: Record<number, Float32Array> = {};
     const activations: Record<number, Float32Array> = {};
     for (const l of this.r.layers) {
-      grads[l] = get(g.grads[l]!, F);
-      activations[l] = get(g.activations[l]!, F);
+      grads[l] = out[g.grads[l]!]!;
+      activations[l] = out[g.activations[l]!]!;
     }
-    return { F: get(g.perSample!, 1), logits: get(g.logits, this.numClasses), grads, activations };
+    return { F: out[g.perSample!]!, logits: out[g.logits]!, grads, activations };
   }
 
-  /** The unmodified model: logits and the token rows of the engine's layers. */
-  async clean(images: Float32Array, batch: number): Promise<CleanResult> {
+  /** As run() without the backward pass (a separate forward-only graph, created on first use). */
+  async forward(
+    images: Float32Array,
+    batch: number,
+    targets: number[] | BigInt64Array,
+    overrides: Record<number, Float32Array>,
+    scales?: Record<number, Float32Array>,
+  ): Promise<ForwardResult> {
     this.checkImages(images, batch);
+    const tg = this.checkEdits(batch, targets, overrides, scales);
+    if (!this.forwardSession) {
+      this.forwardSession = (async () => {
+        const graph = await cached(keyFor('forward', this.loaded, this.layout, this.r), this.opts.cacheDir, async () => buildForwardGraph(this.loaded.proto, this.layout, this.r));
+        return { session: await this.open(graph.bytes), graph };
+      })();
+    }
+    const { session, graph: g } = await this.forwardSession;
+    const F = this.ffn;
+    const out = await this.runRows(session, batch, this.editFeeds(g, images, tg, overrides, scales), [
+      { name: g.logits, per: this.numClasses },
+      { name: g.perSample!, per: 1 },
+      ...this.r.layers.map((l) => ({ name: g.activations[l]!, per: F })),
+    ]);
+    const activations: Record<number, Float32Array> = {};
+    for (const l of this.r.layers) activations[l] = out[g.activations[l]!]!;
+    return { F: out[g.perSample!]!, logits: out[g.logits]!, activations };
+  }
+
+  /** The unmodified model: logits and the token rows of the engine's layers (graph created on first use). */
+  async clean(images: Float32Array, batch: number): Promise<CleanResult> {
     if (!this.cleanSession) {
       this.cleanSession = (async () => {
-        const cg = await cached(keyFor('clean', this.loaded, this.layout, this.r), this.opts.cacheDir, async () => buildCleanGraph(this.loaded.proto, this.layout, this.r));
-        const session = await createSession(cg.bytes, { provider: this.opts.provider, threads: this.opts.threads, notice: this.opts.notice });
-        return { session, graph: cg };
+        const graph = await cached(keyFor('clean', this.loaded, this.layout, this.r), this.opts.cacheDir, async () => buildCleanGraph(this.loaded.proto, this.layout, this.r));
+        return { session: await this.open(graph.bytes), graph };
       })();
     }
     const { session, graph } = await this.cleanSession;
-    const acts = this.r.layers.map((l) => graph.activations[l]!);
-    const size = this.imageSize;
-    const parts = await this.chunked(batch, async (s, n, m) => {
-      const img = s === 0 && images.length === m * size ? images : (() => {
-        const a = new Float32Array(m * size);
-        a.set(images.subarray(s * size, (s + n) * size));
-        return a;
-      })();
-      return session.run({ [this.layout.input]: { data: img, dims: this.imageDims(m) } }, [this.layout.logits, ...acts]);
-    });
-    const activations: Record<number, Float32Array> = {};
-    this.r.layers.forEach((l, i) => (activations[l] = concatRows(parts.map((p) => p[acts[i]!]!.data as Float32Array), this.ffn, batch)));
-    return { logits: concatRows(parts.map((p) => p[this.layout.logits]!.data as Float32Array), this.numClasses, batch), activations };
+    return this.runClean(session, graph, images, batch);
   }
 
   async release(): Promise<void> {
     await this.session.release();
     if (this.cleanSession) await (await this.cleanSession).session.release();
+    if (this.forwardSession) await (await this.forwardSession).session.release();
   }
 }
 

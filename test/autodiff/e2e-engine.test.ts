@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadModel } from '../../src/onnx/model.js';
 import { locateVit } from '../../src/vit/locate.js';
-import { NeuronGradientEngine, clearGraphCache, targetProbabilities } from '../../src/analysis/gradientEngine.js';
+import { CleanNeuronEngine, NeuronGradientEngine, clearGraphCache, targetProbabilities } from '../../src/analysis/gradientEngine.js';
 import { ExitCode, VitpathError } from '../../src/errors.js';
 import { FIXTURE_DIR } from '../rewrite/layouts.js';
 import { randomImages } from '../rewrite/data.js';
@@ -78,6 +78,25 @@ describe('gradient engine caching', () => {
     const rc = await runOnce(c);
     expect(Array.from(rc.r.grads[0]!)).toEqual(Array.from(ra.r.grads[0]!));
     for (const x of [a, b, c]) await x.release();
+  });
+
+  it('forward() gives run() without gradients; the clean-only engine gives the same clean pass', async () => {
+    const e = await NeuronGradientEngine.create(loaded, layout, opts);
+    const c = await CleanNeuronEngine.create(loaded, layout, opts);
+    const B = 3;
+    const images = randomImages(B, e.imageSize, 9);
+    const a = await e.clean(images, B);
+    const b = await c.clean(images, B);
+    expect(Array.from(b.logits)).toEqual(Array.from(a.logits));
+    for (const l of e.layers) expect(Array.from(b.activations[l]!)).toEqual(Array.from(a.activations[l]!));
+    const ov = Object.fromEntries(e.layers.map((l) => [l, a.activations[l]!.map((x) => 0.5 * x)]));
+    const r = await e.run(images, B, [0, 5, 9], ov);
+    const f = await e.forward(images, B, [0, 5, 9], ov);
+    expect(Object.keys(f)).not.toContain('grads');
+    for (let i = 0; i < B; i++) expect(f.F[i]).toBeCloseTo(r.F[i]!, 6);
+    for (let i = 0; i < r.logits.length; i++) expect(f.logits[i]).toBeCloseTo(r.logits[i]!, 5);
+    await e.release();
+    await c.release();
   });
 
   it('rejects bad calls with typed errors', async () => {

@@ -53,6 +53,13 @@ export function handleError(e: unknown): number {
 
 const isEntry = import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('bin/vitpath.js');
 if (isEntry) {
+  // `vitpath ... | head` closes the pipe early: that is the reader's choice, not an error.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw e;
+    });
+  }
   main(process.argv).then(
     (code) => {
       process.exitCode = code;

@@ -15,7 +15,15 @@ import { parseCsv } from '../../src/report/csv.js';
 const ROOT = path.resolve(__dirname, '../..');
 const BIN = path.join(ROOT, 'bin/vitpath.js');
 const MODEL = 'fixtures/models/erf-ln-matmul.onnx';
-const IMAGES = ['--images', 'fixtures/images', '--labels', 'fixtures/images/labels.csv'];
+// The 8 top-level fixture PNGs and their labels, copied so that other material added under
+// fixtures/images (e.g. class subfolders) does not change what these tests see.
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vitpath-trace-cli-'));
+const IMG_DIR = path.join(tmp, 'images');
+fs.mkdirSync(IMG_DIR);
+for (const f of fs.readdirSync(path.join(ROOT, 'fixtures/images'))) {
+  if (/\.(png|csv)$/.test(f)) fs.copyFileSync(path.join(ROOT, 'fixtures/images', f), path.join(IMG_DIR, f));
+}
+const IMAGES = ['--images', IMG_DIR, '--labels', path.join(IMG_DIR, 'labels.csv')];
 const FAST = ['--steps', '4', '--threads', '1', '--provider', 'cpu'];
 
 interface Run {
@@ -45,10 +53,8 @@ function header(file: string): string {
   return fs.readFileSync(file, 'utf8').split(/\r?\n/)[0]!;
 }
 
-let tmp: string;
 beforeAll(() => {
   if (!fs.existsSync(path.join(ROOT, 'dist/cli/main.js'))) execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'inherit' });
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vitpath-trace-cli-'));
   return () => fs.rmSync(tmp, { recursive: true, force: true });
 }, 120_000);
 
@@ -78,12 +84,12 @@ describe('vitpath trace-path: bad calls', () => {
     const out = path.join(tmp, 'labels-out');
     const big = path.join(tmp, 'labels-big.csv');
     fs.writeFileSync(big, 'file,label\ngray-28x28-ring.png,42\n');
-    expectError(vitpath('trace-path', MODEL, '--images', 'fixtures/images', '--labels', big, ...FAST, '--out', out), 2, big, /0\.\.9/);
+    expectError(vitpath('trace-path', MODEL, '--images', IMG_DIR, '--labels', big, ...FAST, '--out', out), 2, big, /0\.\.9/);
     const word = path.join(tmp, 'labels-word.csv');
     fs.writeFileSync(word, 'file,label\ngray-28x28-ring.png,zero\n');
-    expectError(vitpath('trace-path', MODEL, '--images', 'fixtures/images', '--labels', word, ...FAST, '--out', out), 2, word);
+    expectError(vitpath('trace-path', MODEL, '--images', IMG_DIR, '--labels', word, ...FAST, '--out', out), 2, word);
     const missing = path.join(tmp, 'no-such-labels.csv');
-    expectError(vitpath('trace-path', MODEL, '--images', 'fixtures/images', '--labels', missing, ...FAST, '--out', out), 2, missing);
+    expectError(vitpath('trace-path', MODEL, '--images', IMG_DIR, '--labels', missing, ...FAST, '--out', out), 2, missing);
   });
 
   it('--target outside the classes, and malformed --target/--shard/--baselines: usage error (1)', () => {
@@ -177,9 +183,9 @@ describe('vitpath trace-path: outputs', () => {
     expect([...ids].sort()).toEqual(json.results.images.map((i: { id: string }) => i.id).sort());
     // Resuming on other images (same count, same name lengths) is refused (1) rather than mixing two runs.
     const other = path.join(tmp, 'other-images');
-    fs.cpSync('fixtures/images', other, { recursive: true });
+    fs.cpSync(IMG_DIR, other, { recursive: true });
     fs.renameSync(path.join(other, 'gray-16x16-noise.png'), path.join(other, 'gray-16x16-moise.png'));
-    fs.writeFileSync(path.join(other, 'labels.csv'), fs.readFileSync('fixtures/images/labels.csv', 'utf8').replace('noise.png', 'moise.png'));
+    fs.writeFileSync(path.join(other, 'labels.csv'), fs.readFileSync(path.join(IMG_DIR, 'labels.csv'), 'utf8').replace('noise.png', 'moise.png'));
     expectError(
       vitpath('trace-path', MODEL, '--images', other, '--labels', path.join(other, 'labels.csv'), ...FAST, '--limit', '3', '--batch', '2', '--out', cut, '--resume'),
       1,
@@ -214,7 +220,7 @@ describe('vitpath trace-path: outputs', () => {
   }, 60_000);
 
   it('--target label on images without labels is bad input (2)', () => {
-    expectError(vitpath('trace-path', MODEL, '--images', 'fixtures/images', ...FAST, '--target', 'label', '--out', path.join(tmp, 'nolabels')), 2, /--target label/, /--labels/);
+    expectError(vitpath('trace-path', MODEL, '--images', IMG_DIR, ...FAST, '--target', 'label', '--out', path.join(tmp, 'nolabels')), 2, /--target label/, /--labels/);
   });
 });
 
@@ -241,3 +247,21 @@ describe('vitpath trace-path on every fixture model (each export style)', () => 
     }, 60_000);
   }
 });
+
+describe.skipIf(!fs.existsSync(path.join(ROOT, 'fixtures/models/digits-vit.onnx')) || !fs.existsSync(path.join(ROOT, 'fixtures/images/digits')))(
+  'vitpath trace-path on the project-trained digits model',
+  () => {
+    it('runs on its class-folder digits (labels from the folders), one neuron per block', () => {
+      const o = path.join(tmp, 'digits');
+      const r = vitpath('trace-path', 'fixtures/models/digits-vit.onnx', '--images', 'fixtures/images/digits', ...FAST, '--shard', '0/10', '--out', o, '--json', '--quiet');
+      if (r.code !== 0) throw new Error(`digits-vit: exit ${r.code}: ${r.stderr}`);
+      const res = JSON.parse(r.stdout).results;
+      expect(res.images.length).toBeGreaterThan(0);
+      for (const im of res.images) {
+        expect(im.label).not.toBeNull();
+        expect(im.target).toBe(im.label);
+        expect(im.layers.length).toBe(res.settings.layers.length);
+      }
+    }, 60_000);
+  },
+);

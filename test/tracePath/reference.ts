@@ -95,11 +95,18 @@ export class ForwardReference {
     return { logits, acts };
   }
 
-  /** F = softmax(logits)[target] in float64, per state. */
+  /** The objective F per state: 'prob' = softmax(logits)[target] in float64, 'logit' = logits[target]. */
+  objective: 'prob' | 'logit' = 'prob';
+
+  /** F per state (see `objective`). */
   probs(logits: Float64Array, target: number): Float64Array {
     const C = this.classes;
     const S = logits.length / C;
     const out = new Float64Array(S);
+    if (this.objective === 'logit') {
+      for (let s = 0; s < S; s++) out[s] = logits[s * C + target]!;
+      return out;
+    }
     for (let s = 0; s < S; s++) {
       let mx = -Infinity;
       for (let c = 0; c < C; c++) mx = Math.max(mx, logits[s * C + c]!);
@@ -287,7 +294,7 @@ export async function influenceScores(ref: ForwardReference, image: Float32Array
   });
 }
 
-/** Target probability with the path neurons' computed rows multiplied by `factor` (0 = remove, 2 = enhance). */
+/** Target probability (whatever the objective) with the path neurons' computed rows multiplied by `factor` (0 = remove, 2 = enhance). */
 export async function editedProbability(ref: ForwardReference, image: Float32Array, target: number, path: number[], factor: number): Promise<number> {
   const scale = path.map((p) => {
     const s = new Float64Array(ref.ffn).fill(1);
@@ -295,5 +302,8 @@ export async function editedProbability(ref: ForwardReference, image: Float32Arr
     return s;
   });
   const { logits } = await ref.run(image, [{ rows: path.map(() => null), scale }]);
-  return ref.probs(logits, target)[0]!;
+  const z = Array.from(logits);
+  const mx = Math.max(...z);
+  const e = z.map((v) => Math.exp(v - mx));
+  return e[target]! / e.reduce((a, b) => a + b, 0);
 }

@@ -146,6 +146,31 @@ describe.skipIf(!fs.existsSync(MODEL) || !fs.existsSync(IMAGES))('trace-path on 
     }
   }, 120_000);
 
+  it('--objective logit: the search scores agree with finite differences of the target logit', async () => {
+    const rep = (await tracePath(base({ limit: 1, baselines: [], objective: 'logit', out: path.join(tmp, 'logit') }))).report;
+    const r = rep.results.images[0]!;
+    const loaded = loadModel(MODEL);
+    const layout = await locateVit(loaded.proto, { label: MODEL });
+    const ref = await ForwardReference.create(loaded.proto, layout, 28 * 28);
+    ref.objective = 'logit';
+    try {
+      const x = Float32Array.from(idxImages(readIdx(IMAGES)).data.subarray(0, 784), (v) => v / 255);
+      const clean = await ref.run(x, [{ rows: [null, null, null, null] }]);
+      expectClose(r.fBase, clean.logits[r.target]!, 'f_base (the logit)', 1e-6);
+      const acts = clean.acts.map((a) => Float64Array.from(a));
+      const p = r.layers.map((c) => c.neuron);
+      for (const l of [0, 3]) {
+        const s = await searchScores(ref, x, r.target, acts, p, l, r.layers[l]!.top.map((t) => t.neuron), M, H);
+        r.layers[l]!.top.forEach((t, c) => expectClose(t.score, s.product[c]!, `logit layer ${l} candidate ${t.neuron}`));
+      }
+      const j = await pathJas(ref, x, r.target, acts, p, M, H);
+      expectClose(r.methods[0]!.jasSum, j.sum, 'logit JAS sum');
+      expectClose(r.methods[0]!.completenessGap, j.gap, 'logit gap', 1e-4, 1e-5);
+    } finally {
+      await ref.release();
+    }
+  }, 120_000);
+
   it('is deterministic: the same run twice gives the same report apart from timings', async () => {
     const again = await tracePath(base({ limit: 6, batch: 3, out: path.join(tmp, 'small-again') }));
     const strip = (rep: typeof small.report) => {

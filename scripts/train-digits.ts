@@ -1,5 +1,5 @@
 // Train vitpath's own digits ViT and write fixtures/models/digits-vit.onnx (+ .curve.csv, .json)
-// and fixtures/images/digits/<label>/*.png (held-out digits for `vitpath demo`).
+// and fixtures/digits/<label>/*.png (held-out digits for `vitpath demo`).
 //
 //   npm run train-digits                       # the committed model (deterministic, ~2-4 min on 1 core)
 //   node dist-tools/scripts/train-digits.js --epochs 2 --out /tmp/x   # a quick try elsewhere
@@ -137,8 +137,9 @@ async function main(): Promise<void> {
   };
   writeFileAtomic(path.join(modelsDir, 'digits-vit.json'), JSON.stringify(info, null, 2) + '\n');
 
-  // A few held-out digits per class as PNG, in a class-folder tree (labels from folder names).
-  const imagesDir = path.join(args.out, 'images', 'digits');
+  // A few held-out digits per class as PNG, in a class-folder tree (labels from folder names). Not under
+  // fixtures/images: a subfolder there would turn that flat folder into a one-class ImageFolder tree.
+  const imagesDir = path.join(args.out, 'digits');
   fs.rmSync(imagesDir, { recursive: true, force: true });
   const perClass = new Map<number, number>();
   for (let k = 0; k < heldOut.count; k++) {

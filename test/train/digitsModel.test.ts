@@ -19,7 +19,7 @@ const ROOT = path.resolve(__dirname, '../..');
 const MODEL = path.join(ROOT, 'fixtures/models/digits-vit.onnx');
 const INFO = path.join(ROOT, 'fixtures/models/digits-vit.json');
 const CURVE = path.join(ROOT, 'fixtures/models/digits-vit.curve.csv');
-const IMAGES = path.join(ROOT, 'fixtures/images/digits');
+const IMAGES = path.join(ROOT, 'fixtures/digits');
 const MNIST = path.resolve(ROOT, '../shared/data/mnist');
 
 async function accuracyOf(set: DigitSet): Promise<{ accuracy: number; predictions: Uint8Array }> {
@@ -59,6 +59,7 @@ describe('the committed digits ViT', () => {
     expect(loaded.proto.graph!.output.map((o) => o.name)).toEqual(['logits']);
     expect(parts.labels).toEqual(DIGIT_LABELS);
     expect(info.sha256).toBe(loaded.sha256);
+    expect(loaded.sizeBytes).toBeLessThan(1024 * 1024); // small enough to ship in the package
   });
 
   it('reaches >= 95% on the held-out split, the accuracy its metadata records', async () => {

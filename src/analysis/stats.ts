@@ -17,19 +17,11 @@ function checkShape(name: string, a: NumArray, rows: number, cols: number): void
 }
 
 // ---------------------------------------------------------------------------------------------
-// Seeded randomness
+// Seeded randomness (mulberry32 lives in src/random.ts, shared with the synthetic ViT builder)
 
-/** mulberry32: a tiny 32-bit seeded PRNG returning floats in [0, 1). Same seed, same stream. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 } from '../random.js';
+import { mulberry32 } from '../random.js';
+
 
 /** Integer in [0, n) from a [0,1) generator. */
 export function randomInt(rng: () => number, n: number): number {

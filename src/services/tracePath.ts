@@ -116,9 +116,7 @@ export async function tracePath(o: TracePathOptions, hooks: TraceHooks = {}): Pr
   const spec = inferPreprocess(layout.inputDims, o.preprocess);
 
   const out = prepareOutDir({ command: 'trace-path', out: o.out, force: o.force, resume: o.resume }, [...REPORT_FILES, ...(o.resume ? [] : [PROGRESS_FILE])]);
-  const fingerprint = {
-    model: loaded.sha256,
-    images: items.length + ':' + createHash('sha256').update(items.map((i) => i.id).join('\n')).digest('hex'),
+  const recorded: TraceResults['settings'] = {
     layers,
     token,
     steps: o.steps,
@@ -126,8 +124,15 @@ export async function tracePath(o: TracePathOptions, hooks: TraceHooks = {}): Pr
     objective: o.objective,
     target: o.target,
     baselines: o.baselines,
+    topK: o.topK,
     seed: o.seed,
     shard: o.shard ?? null,
+  };
+  // What a resumed run must share with the run that wrote progress.jsonl.
+  const fingerprint = {
+    model: loaded.sha256,
+    images: items.length + ':' + createHash('sha256').update(items.map((i) => i.id).join('\n')).digest('hex'),
+    ...recorded,
     preprocess: describePreprocess(spec),
   };
   const log = out.openLog<ProgressLine>(PROGRESS_FILE, { resume: o.resume });
@@ -190,18 +195,7 @@ export async function tracePath(o: TracePathOptions, hooks: TraceHooks = {}): Pr
   const traceResults: TraceResults = {
     data: describeSource(source) as Record<string, never>,
     preprocess: describePreprocess(spec) as Record<string, never>,
-    settings: {
-      layers,
-      token,
-      steps: o.steps,
-      jas: o.jas,
-      objective: o.objective,
-      target: o.target,
-      baselines: o.baselines,
-      topK: o.topK,
-      seed: o.seed,
-      shard: o.shard ?? null,
-    },
+    settings: recorded,
     images: results,
     summary,
     accuracy: labelled.length ? labelled.filter((r) => r.pred === r.label).length / labelled.length : null,

@@ -17,6 +17,9 @@ import type { ModelProto } from '../onnx/proto.js';
 import { DataType } from '../onnx/proto.js';
 import { GraphBuilder, makeGraph, makeModel, tensorValueInfo } from '../onnx/builder.js';
 import { usageError } from '../errors.js';
+import { mulberry32 } from '../random.js';
+
+export { mulberry32 };
 
 export type SynthGelu = 'erf' | 'tanh' | 'gelu-op' | 'relu';
 export type SynthNorm = 'layernorm' | 'decomposed' | 'batchnorm';
@@ -187,17 +190,6 @@ function fnv1a(s: string): number {
   return h >>> 0;
 }
 
-/** mulberry32: a small, fast, seedable 32-bit PRNG returning floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Standard normal samples by Box-Muller from a uniform source. */
 export function gaussian(rand: () => number): () => number {

@@ -1,6 +1,7 @@
 // A closed-form NeuronOracle for testing trace-path's analysis: rows are linear in the input,
 // row_l = W_l x, edited rows R_l = row_l * scale + offset, F = softmax(sum_l V_l R_l + c)[target].
 // Its gradient dF/dR_l = V_l^T (p ⊙ (e_t - p)) * ... is computed exactly in float64.
+import { mulberry32 } from '../../src/random.js';
 import type { CleanPass, EditQuery, EditResult, NeuronOracle } from '../../src/analysis/oracle.js';
 
 export class FakeOracle implements NeuronOracle {
@@ -90,14 +91,8 @@ export class FakeOracle implements NeuronOracle {
 }
 
 export function randomFake(seed: number, L = 3, F = 6, C = 4, D = 5): FakeOracle {
-  let a = seed >>> 0;
-  const rnd = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
-  };
+  const r = mulberry32(seed);
+  const rnd = () => r() - 0.5;
   const W = Array.from({ length: L }, () => Float64Array.from({ length: F * D }, rnd));
   const V = Array.from({ length: L }, () => Float64Array.from({ length: C * F }, () => 2 * rnd()));
   return new FakeOracle(F, C, D, W, V, Float64Array.from({ length: C }, rnd));

@@ -7,6 +7,7 @@ import { encodeModel } from '../../src/onnx/model.js';
 import { buildGradientGraph } from '../../src/onnx/autodiff/backward.js';
 import { probeFacts } from '../../src/runtime/probe.js';
 import { createSession, type Feed, type ModelSession } from '../../src/runtime/session.js';
+import { mulberry32 } from '../../src/random.js';
 
 export interface GradCheckCase {
   /** Forward model. */
@@ -32,16 +33,6 @@ export interface GradCheckResult {
   numeric: Record<string, number[]>;
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Append loss = ReduceSum(output * W) with fixed random W shaped like the output (as run). */
 export function withWeightedLoss(model: ModelProto, output: string, outDims: number[], outType: DataType, seed: number): ModelProto {

@@ -90,18 +90,15 @@ export class OrtNeuronOracle implements NeuronOracle {
         scales[l] = q.scale[li] ? q.scale[li]!.subarray(s0 * F, (s0 + n) * F) : new Float32Array(n * F).fill(1);
       });
       const t = performance.now();
-      const r = await this.engine.run(
-        q.input.subarray(s0 * this.inputSize, (s0 + n) * this.inputSize),
-        n,
-        Array.from(q.target.subarray(s0, s0 + n)),
-        offsets,
-        scales,
-      );
+      const images = q.input.subarray(s0 * this.inputSize, (s0 + n) * this.inputSize);
+      const targets = Array.from(q.target.subarray(s0, s0 + n));
+      // Without gradients the engine's forward-only graph does the work (no backward nodes).
+      const r = q.grads ? await this.engine.run(images, n, targets, offsets, scales) : await this.engine.forward(images, n, targets, offsets, scales);
       this.stats.runs++;
       this.stats.runMs += performance.now() - t;
       out.F.set(r.F, s0);
       out.logits.set(r.logits, s0 * C);
-      if (out.grads) this.layers.forEach((l, li) => out.grads![li]!.set(r.grads[l]!, s0 * F));
+      if (out.grads) this.layers.forEach((l, li) => out.grads![li]!.set((r as { grads: Record<number, Float32Array> }).grads[l]!, s0 * F));
     }
     return out;
   }

@@ -173,8 +173,9 @@ export function renderTraceSummary(report: Envelope<TraceResults>, colour: boole
   const r = report.results;
   const style = colour ? {} : { head: [], border: [] };
   const t = new Table({
-    head: ['method', 'mean JAS (product)', 'mean JAS (sum)', 'remove ratio (mean / median)', 'enhance ratio (mean / median)', 'top-1 changed by remove', 'acc. dev. remove / enhance'],
+    head: ['method', 'mean JAS\n(product)', 'mean JAS\n(sum)', 'remove ratio\nmean / median', 'enhance ratio\nmean / median', 'top-1 flips\nby remove', 'acc. change\nremove / enh.'],
     style,
+    chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
   });
   const row = (s: MethodSummary) => [
     s.method === 'path' ? 'path (ours)' : s.method,
@@ -183,7 +184,7 @@ export function renderTraceSummary(report: Envelope<TraceResults>, colour: boole
     `${fmt(s.meanRemoveRatio, 3)} / ${fmt(s.medianRemoveRatio, 3)}`,
     `${fmt(s.meanEnhanceRatio, 3)} / ${fmt(s.medianEnhanceRatio, 3)}`,
     `${(s.removeTop1Changed * 100).toFixed(1)}%`,
-    s.removeAccuracyDeviation === null ? '-' : `${(s.removeAccuracyDeviation * 100).toFixed(1)} / ${(s.enhanceAccuracyDeviation! * 100).toFixed(1)} pts`,
+    s.removeAccuracyDeviation === null ? '-' : `${(s.removeAccuracyDeviation * 100).toFixed(1)} / ${(s.enhanceAccuracyDeviation! * 100).toFixed(1)} pt`,
   ];
   for (const s of r.summary) t.push(row(s));
   const p = r.summary.find((s) => s.method === 'path')!;

@@ -69,15 +69,19 @@ export async function influencePaths(oracle: NeuronOracle, images: ImageContext[
 /**
  * Per-layer integrated gradients: for each layer independently, scale that layer's whole row
  * by alpha_k (other layers untouched) and take argmax_j of a_j/m * sum_k dF/da_j.
+ * `firstLayerGradSums` (per image, sum_k dF/da at the first layer, as searchPaths' onFirstPass
+ * reports them) replaces the first layer's pass, which is the same computation.
  */
-export async function igLayerPaths(oracle: NeuronOracle, images: ImageContext[], steps: number): Promise<number[][]> {
+export async function igLayerPaths(oracle: NeuronOracle, images: ImageContext[], steps: number, firstLayerGradSums?: Float64Array[]): Promise<number[][]> {
   const m = steps;
   const F = oracle.ffn;
   const L = oracle.layers.length;
   const n = images.length;
   const al = alphas(m);
-  // One evaluation covering all layers: sample (l, i, k).
-  const S = L * n * m;
+  if (firstLayerGradSums && firstLayerGradSums.length !== n) throw new Error(`igLayerPaths: ${firstLayerGradSums.length} first-layer gradient sums for ${n} images`);
+  const l0 = firstLayerGradSums ? 1 : 0; // first layer evaluated here
+  // One evaluation covering the layers from l0 on: sample (l, i, k) at ((l - l0) * n + i) * m + k.
+  const S = (L - l0) * n * m;
   const input = new Float32Array(S * oracle.inputSize);
   const target = new Int32Array(S);
   const scale: Float32Array[] = [];
@@ -86,11 +90,11 @@ export async function igLayerPaths(oracle: NeuronOracle, images: ImageContext[],
     scale.push(new Float32Array(S * F).fill(1));
     offset.push(new Float32Array(S * F));
   }
-  for (let l = 0; l < L; l++) {
+  for (let l = l0; l < L; l++) {
     for (let i = 0; i < n; i++) {
       const im = images[i]!;
       for (let k = 0; k < m; k++) {
-        const s = (l * n + i) * m + k;
+        const s = ((l - l0) * n + i) * m + k;
         input.set(im.input, s * oracle.inputSize);
         target[s] = im.target;
         scale[l]!.fill(0, s * F, (s + 1) * F);
@@ -99,14 +103,18 @@ export async function igLayerPaths(oracle: NeuronOracle, images: ImageContext[],
       }
     }
   }
-  const res = await oracle.evaluate({ input, samples: S, scale, offset, target, grads: true });
+  const res = S > 0 ? await oracle.evaluate({ input, samples: S, scale, offset, target, grads: true }) : undefined;
   return images.map((im, i) =>
     oracle.layers.map((_, l) => {
-      const ig = new Float64Array(F);
-      for (let k = 0; k < m; k++) {
-        const g = res.grads![l]!;
-        const base = ((l * n + i) * m + k) * F;
-        for (let j = 0; j < F; j++) ig[j]! += g[base + j]!;
+      let ig: Float64Array;
+      if (l < l0) ig = Float64Array.from(firstLayerGradSums![i]!);
+      else {
+        ig = new Float64Array(F);
+        const g = res!.grads![l]!;
+        for (let k = 0; k < m; k++) {
+          const base = (((l - l0) * n + i) * m + k) * F;
+          for (let j = 0; j < F; j++) ig[j]! += g[base + j]!;
+        }
       }
       for (let j = 0; j < F; j++) ig[j] = (im.acts[l]![j]! / m) * ig[j]!;
       return argmax(ig);

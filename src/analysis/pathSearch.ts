@@ -9,6 +9,12 @@ export interface SearchOptions {
   jas: JasForm;
   /** Candidates recorded per layer (at least 5). */
   topK: number;
+  /**
+   * Receives, per image, the sum over the m steps of dF/d(row) at the first searched layer from
+   * the first pass. That pass scales only that layer's row by alpha_k, so it is exactly the
+   * ig-layer baseline's pass for the layer: igLayerPaths takes these sums instead of recomputing.
+   */
+  onFirstPass?: (gradSums: Float64Array[]) => void;
 }
 
 export interface LayerChoice {
@@ -97,6 +103,7 @@ export async function searchPaths(oracle: NeuronOracle, images: ImageContext[], 
     }
     const res = await oracle.evaluate({ input, samples: S, scale, offset, target, grads: true });
     const grads = res.grads!;
+    const firstSums: Float64Array[] = [];
     for (let i = 0; i < n; i++) {
       const a = images[i]!.acts[li]!;
       // Sum over steps of the candidate gradients, and of the chosen neurons' gradients.
@@ -106,6 +113,7 @@ export async function searchPaths(oracle: NeuronOracle, images: ImageContext[], 
         const base = (i * m + k) * F;
         for (let j = 0; j < F; j++) G[j]! += gl[base + j]!;
       }
+      if (li === 0) firstSums.push(G);
       let gPrev = 0;
       let wPrev = 0;
       let sumPrev = 0;
@@ -131,6 +139,7 @@ export async function searchPaths(oracle: NeuronOracle, images: ImageContext[], 
         top: topK(score, Math.max(5, opts.topK)).map((t) => ({ neuron: t.index, score: t.value })),
       });
     }
+    if (li === 0) opts.onFirstPass?.(firstSums);
   }
   return choices;
 }

@@ -93,13 +93,14 @@ export async function traceChunk(oracle: NeuronOracle, chunk: ChunkInput, s: Tra
       fClean,
     });
   }
-  const found = await searchPaths(oracle, ctxs, { steps: s.steps, jas: s.jas, topK: s.topK });
+  let firstPass: Float64Array[] | undefined;
+  const found = await searchPaths(oracle, ctxs, { steps: s.steps, jas: s.jas, topK: s.topK, onFirstPass: (g) => (firstPass = g) });
   const methods: MethodName[] = ['path', ...s.baselines];
   const pathsBy = new Map<MethodName, number[][]>();
   pathsBy.set('path', found.map((f) => f.map((c) => c.neuron)));
   if (s.baselines.includes('activation')) pathsBy.set('activation', ctxs.map(activationPath));
   if (s.baselines.includes('influence')) pathsBy.set('influence', await influencePaths(oracle, ctxs, s.steps));
-  if (s.baselines.includes('ig-layer')) pathsBy.set('ig-layer', await igLayerPaths(oracle, ctxs, s.steps));
+  if (s.baselines.includes('ig-layer')) pathsBy.set('ig-layer', await igLayerPaths(oracle, ctxs, s.steps, firstPass));
   if (s.baselines.includes('random')) pathsBy.set('random', chunk.ids.map((id) => randomPath(F, L, s.seed, imageKey(id))));
   const perImage = ctxs.map((_, i) => methods.map((m) => pathsBy.get(m)![i]!));
   const scores = await scorePaths(oracle, ctxs, perImage, s.steps);

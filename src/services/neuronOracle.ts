@@ -4,7 +4,7 @@ import type { LoadedModel } from '../onnx/model.js';
 import type { ViTLayout } from '../vit/types.js';
 import type { TokenChoice } from '../onnx/rewrite/intervene.js';
 import type { CleanPass, EditQuery, EditResult, NeuronOracle } from '../analysis/oracle.js';
-import { NeuronGradientEngine } from '../analysis/gradientEngine.js';
+import { NeuronGradientEngine, type ForwardResult } from '../analysis/gradientEngine.js';
 import type { ExecutionProvider, ProviderChoice } from '../runtime/session.js';
 
 export interface OracleOptions {
@@ -93,12 +93,15 @@ export class OrtNeuronOracle implements NeuronOracle {
       const images = q.input.subarray(s0 * this.inputSize, (s0 + n) * this.inputSize);
       const targets = Array.from(q.target.subarray(s0, s0 + n));
       // Without gradients the engine's forward-only graph does the work (no backward nodes).
-      const r = q.grads ? await this.engine.run(images, n, targets, offsets, scales) : await this.engine.forward(images, n, targets, offsets, scales);
+      const r: ForwardResult & { grads?: Record<number, Float32Array> } = q.grads
+        ? await this.engine.run(images, n, targets, offsets, scales)
+        : await this.engine.forward(images, n, targets, offsets, scales);
       this.stats.runs++;
       this.stats.runMs += performance.now() - t;
       out.F.set(r.F, s0);
       out.logits.set(r.logits, s0 * C);
-      if (out.grads) this.layers.forEach((l, li) => out.grads![li]!.set((r as { grads: Record<number, Float32Array> }).grads[l]!, s0 * F));
+      const g = r.grads;
+      if (out.grads && g) this.layers.forEach((l, li) => out.grads![li]!.set(g[l]!, s0 * F));
     }
     return out;
   }

@@ -13,7 +13,8 @@ import { selectOutputs } from '../onnx/rewrite/expose.js';
 import { appendObjective, type ObjectiveKind } from '../onnx/autodiff/objective.js';
 import { buildGradientGraph } from '../onnx/autodiff/backward.js';
 import { probeFacts } from '../runtime/probe.js';
-import { createSession, type ExecutionProvider, type Feed, type ModelSession, type ProviderChoice } from '../runtime/session.js';
+import type { ExecutionProvider, Feed, ProviderChoice } from '../runtime/session.js';
+import { SessionPool, splitRows } from '../runtime/sessionPool.js';
 import { writeFileAtomic } from '../report/atomic.js';
 import { TOOL_VERSION } from '../version.js';
 import { usageError, badInput } from '../errors.js';
@@ -28,7 +29,13 @@ export interface GradientEngineOptions {
   /** 'override' (default): inputs replace the rows; 'scale': inputs multiply them; 'affine': row * scale + offset. */
   mode?: InterventionMode;
   provider?: ProviderChoice;
+  /** Intra-op threads of each session. */
   threads?: number;
+  /**
+   * Sessions per graph, run side by side in worker threads on the CPU (default 1: one in-thread
+   * session). Every batch is split into equal contiguous pieces, one per session.
+   */
+  sessions?: number;
   /** Folder for encoded graphs, reused across runs (key includes the vitpath version). */
   cacheDir?: string;
   notice?: (line: string) => void;
@@ -234,6 +241,10 @@ export function buildCleanGraph(model: ModelProto, layout: ViTLayout, r: Resolve
   return { bytes, inputs: {}, activations: ex.activations, grads: {}, logits: layout.logits, buildMs: performance.now() - t0, source: 'built' };
 }
 
+function openPool(bytes: Uint8Array, opts: GradientEngineOptions): Promise<SessionPool> {
+  return SessionPool.open(bytes, { provider: opts.provider, threads: opts.threads, notice: opts.notice, sessions: opts.sessions });
+}
+
 /** Concatenate per-chunk results along the batch axis and drop padding. */
 function concatRows(parts: Float32Array[], rowLen: number, rows: number): Float32Array {
   const out = new Float32Array(rows * rowLen);
@@ -297,36 +308,38 @@ abstract class LayoutRunner {
     }
   }
 
-  protected async open(bytes: Uint8Array): Promise<ModelSession> {
-    return createSession(bytes, { provider: this.opts.provider, threads: this.opts.threads, notice: this.opts.notice });
+  protected async open(bytes: Uint8Array): Promise<SessionPool> {
+    return openPool(bytes, this.opts);
   }
 
   /**
-   * Run `session` over the batch in pieces the model accepts (padded with zeros to a fixed batch)
-   * and return each fetched output concatenated over the batch, padding dropped.
+   * Run the pool over the batch in pieces the model accepts (padded with zeros to a fixed batch;
+   * otherwise one equal piece per session) and return each fetched output concatenated over the
+   * batch, padding dropped.
    */
   protected async runRows(
-    session: ModelSession,
+    pool: SessionPool,
     batch: number,
     feeds: (start: number, n: number, size: number) => Record<string, Feed>,
     fetch: { name: string; per: number }[],
   ): Promise<Record<string, Float32Array>> {
     const fb = this.fixedBatch;
-    const parts: Record<string, Float32Array>[] = [];
-    const step = fb ?? batch;
-    for (let s = 0; s < batch; s += step) {
-      const n = Math.min(step, batch - s);
-      const res = await session.run(feeds(s, n, fb ?? n), fetch.map((f) => f.name));
+    const pieces: Array<[number, number]> = [];
+    if (fb !== null) for (let s = 0; s < batch; s += fb) pieces.push([s, Math.min(fb, batch - s)]);
+    else pieces.push(...splitRows(batch, pool.size));
+    const outputs = fetch.map((f) => f.name);
+    const results = await pool.runAll(pieces.length, (j) => ({ feeds: feeds(pieces[j]![0], pieces[j]![1], fb ?? pieces[j]![1]), outputs }));
+    const parts = results.map((res) => {
       const got: Record<string, Float32Array> = {};
       for (const f of fetch) got[f.name] = res[f.name]!.data as Float32Array;
-      parts.push(got);
-    }
+      return got;
+    });
     const out: Record<string, Float32Array> = {};
     for (const f of fetch) out[f.name] = concatRows(parts.map((p) => p[f.name]!), f.per, batch);
     return out;
   }
 
-  protected async runClean(session: ModelSession, graph: BuiltGraph, images: Float32Array, batch: number): Promise<CleanResult> {
+  protected async runClean(session: SessionPool, graph: BuiltGraph, images: Float32Array, batch: number): Promise<CleanResult> {
     this.checkImages(images, batch);
     const size = this.imageSize;
     const F = this.ffn;
@@ -347,14 +360,14 @@ abstract class LayoutRunner {
  * exposed. No probe and no backward graph, so it is cheap to create.
  */
 export class CleanNeuronEngine extends LayoutRunner {
-  private constructor(loaded: LoadedModel, layout: ViTLayout, opts: GradientEngineOptions, r: Resolved, private readonly graph: BuiltGraph, private readonly session: ModelSession) {
+  private constructor(loaded: LoadedModel, layout: ViTLayout, opts: GradientEngineOptions, r: Resolved, private readonly graph: BuiltGraph, private readonly session: SessionPool) {
     super(loaded, layout, opts, r);
   }
 
   static async create(loaded: LoadedModel, layout: ViTLayout, opts: Omit<GradientEngineOptions, 'mode' | 'objective'> = {}): Promise<CleanNeuronEngine> {
     const r = resolveOptions(layout, opts);
     const graph = await cached(keyFor('clean', loaded, layout, r), opts.cacheDir, async () => buildCleanGraph(loaded.proto, layout, r));
-    const e = new CleanNeuronEngine(loaded, layout, opts, r, graph, await createSession(graph.bytes, { provider: opts.provider, threads: opts.threads, notice: opts.notice }));
+    const e = new CleanNeuronEngine(loaded, layout, opts, r, graph, await openPool(graph.bytes, opts));
     return e;
   }
 
@@ -375,8 +388,8 @@ export class CleanNeuronEngine extends LayoutRunner {
 export type ForwardResult = Omit<GradientResult, 'grads'>;
 
 export class NeuronGradientEngine extends LayoutRunner implements NeuronGradientSource {
-  private cleanSession?: Promise<{ session: ModelSession; graph: BuiltGraph }>;
-  private forwardSession?: Promise<{ session: ModelSession; graph: BuiltGraph }>;
+  private cleanSession?: Promise<{ session: SessionPool; graph: BuiltGraph }>;
+  private forwardSession?: Promise<{ session: SessionPool; graph: BuiltGraph }>;
   /** Build time and where the gradient graph came from. */
   readonly timings: { graphMs: number; sessionMs: number; source: BuiltGraph['source'] };
 
@@ -386,7 +399,7 @@ export class NeuronGradientEngine extends LayoutRunner implements NeuronGradient
     opts: GradientEngineOptions,
     r: Resolved,
     private readonly graph: BuiltGraph,
-    private readonly session: ModelSession,
+    private readonly session: SessionPool,
     sessionMs: number,
   ) {
     super(loaded, layout, opts, r);
@@ -397,7 +410,7 @@ export class NeuronGradientEngine extends LayoutRunner implements NeuronGradient
     const r = resolveOptions(layout, opts);
     const graph = await cached(keyFor('gradient', loaded, layout, r), opts.cacheDir, () => buildNeuronGradientGraph(loaded.proto, layout, r, opts.threads));
     const t0 = performance.now();
-    const session = await createSession(graph.bytes, { provider: opts.provider, threads: opts.threads, notice: opts.notice });
+    const session = await openPool(graph.bytes, opts);
     return new NeuronGradientEngine(loaded, layout, opts, r, graph, session, performance.now() - t0);
   }
 

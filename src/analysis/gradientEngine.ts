@@ -417,6 +417,10 @@ export class NeuronGradientEngine extends LayoutRunner implements NeuronGradient
   get mode(): InterventionMode {
     return this.r.mode;
   }
+  /** Sessions the gradient graph runs on side by side (1 unless options.sessions asked for more on the CPU). */
+  get sessions(): number {
+    return this.session.size;
+  }
   get provider(): ExecutionProvider {
     return this.session.provider;
   }

@@ -71,13 +71,22 @@ function resolveTarget(choice: TargetChoice, label: number | null, pred: number,
   return pred;
 }
 
-/** Trace one chunk of images (batched through the oracle). */
-export async function traceChunk(oracle: NeuronOracle, chunk: ChunkInput, s: TraceSettings): Promise<ImageResult[]> {
+/** Milliseconds per phase of traceChunk (clean, search, influence, ig-layer, score, manipulate), accumulated. */
+export type PhaseTimes = Record<string, number>;
+
+/** Trace one chunk of images (batched through the oracle); `phases` accumulates time per phase. */
+export async function traceChunk(oracle: NeuronOracle, chunk: ChunkInput, s: TraceSettings, phases?: PhaseTimes): Promise<ImageResult[]> {
   const n = chunk.ids.length;
   const C = oracle.numClasses;
   const F = oracle.ffn;
   const L = oracle.layers.length;
-  const clean = await oracle.clean(chunk.input, n);
+  const timed = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
+    const t = performance.now();
+    const r = await f();
+    if (phases) phases[name] = (phases[name] ?? 0) + performance.now() - t;
+    return r;
+  };
+  const clean = await timed('clean', () => oracle.clean(chunk.input, n));
   const probs = softmax(clean.logits, n, C);
   const ctxs: ImageContext[] = [];
   const preds: number[] = [];
@@ -94,17 +103,17 @@ export async function traceChunk(oracle: NeuronOracle, chunk: ChunkInput, s: Tra
     });
   }
   let firstPass: Float64Array[] | undefined;
-  const found = await searchPaths(oracle, ctxs, { steps: s.steps, jas: s.jas, topK: s.topK, onFirstPass: (g) => (firstPass = g) });
+  const found = await timed('search', () => searchPaths(oracle, ctxs, { steps: s.steps, jas: s.jas, topK: s.topK, onFirstPass: (g) => (firstPass = g) }));
   const methods: MethodName[] = ['path', ...s.baselines];
   const pathsBy = new Map<MethodName, number[][]>();
   pathsBy.set('path', found.map((f) => f.map((c) => c.neuron)));
   if (s.baselines.includes('activation')) pathsBy.set('activation', ctxs.map(activationPath));
-  if (s.baselines.includes('influence')) pathsBy.set('influence', await influencePaths(oracle, ctxs, s.steps));
-  if (s.baselines.includes('ig-layer')) pathsBy.set('ig-layer', await igLayerPaths(oracle, ctxs, s.steps, firstPass));
+  if (s.baselines.includes('influence')) pathsBy.set('influence', await timed('influence', () => influencePaths(oracle, ctxs, s.steps)));
+  if (s.baselines.includes('ig-layer')) pathsBy.set('ig-layer', await timed('ig-layer', () => igLayerPaths(oracle, ctxs, s.steps, firstPass)));
   if (s.baselines.includes('random')) pathsBy.set('random', chunk.ids.map((id) => randomPath(F, L, s.seed, imageKey(id))));
   const perImage = ctxs.map((_, i) => methods.map((m) => pathsBy.get(m)![i]!));
-  const scores = await scorePaths(oracle, ctxs, perImage, s.steps);
-  const manip = await manipulatePaths(oracle, ctxs, perImage, preds);
+  const scores = await timed('score', () => scorePaths(oracle, ctxs, perImage, s.steps));
+  const manip = await timed('manipulate', () => manipulatePaths(oracle, ctxs, perImage, preds));
   return ctxs.map((c, i) => ({
     index: chunk.indices[i]!,
     id: chunk.ids[i]!,

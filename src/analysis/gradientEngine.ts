@@ -10,6 +10,7 @@ import type { ModelProto } from '../onnx/proto.js';
 import type { ViTLayout } from '../vit/types.js';
 import { interveneNeurons, exposeNeuronRows, checkLayers, defaultToken, resolveToken, batchDim, type InterventionMode, type TokenChoice } from '../onnx/rewrite/intervene.js';
 import { selectOutputs } from '../onnx/rewrite/expose.js';
+import { shareImageRows } from '../onnx/rewrite/imageRows.js';
 import { appendObjective, type ObjectiveKind } from '../onnx/autodiff/objective.js';
 import { buildGradientGraph } from '../onnx/autodiff/backward.js';
 import { probeFacts } from '../runtime/probe.js';
@@ -79,6 +80,11 @@ export interface BuiltGraph {
   logits: string;
   perSample?: string;
   target?: string;
+  /**
+   * When set, the graph takes the distinct images (image input batch = image count) and this
+   * int64 [samples] input naming each sample's image row; the per-image part runs once per image.
+   */
+  imageIndex?: string;
   /** Milliseconds spent building (rewrite + probe + backward + encode); 0 when taken from a cache. */
   buildMs: number;
   source: 'built' | 'memory' | 'disk';
@@ -93,6 +99,8 @@ interface GraphKey {
   objective: ObjectiveKind;
   neurons: string[];
   version: string;
+  /** Graph revision within a version: 2 = per-image part shared between samples (gradient graph). */
+  rev: number;
 }
 
 const memory = new Map<string, Promise<BuiltGraph>>();
@@ -182,6 +190,7 @@ function keyFor(kind: GraphKey['kind'], loaded: LoadedModel, layout: ViTLayout, 
     objective: kind === 'clean' ? 'prob' : r.objective,
     neurons: r.layers.map((l) => `${layout.blocks[l]!.neuron}:${layout.blocks[l]!.neuronLayout}`),
     version: TOOL_VERSION,
+    rev: kind === 'gradient' ? 2 : 1,
   };
 }
 
@@ -190,14 +199,25 @@ export async function buildNeuronGradientGraph(model: ModelProto, layout: ViTLay
   const t0 = performance.now();
   const iv = interveneNeurons(model, layout, { layers: r.layers, token: r.token, mode: r.mode, exposeActivations: true });
   const obj = appendObjective(iv.model, { logits: layout.logits, kind: r.objective, batchDim: batchDim(layout) });
-  const facts = await probeFacts(obj.model, { provider: 'cpu', threads });
+  const batchAxes = new Map<string, number>();
+  const facts = await probeFacts(obj.model, { provider: 'cpu', threads, batchAxes });
   const wrt = r.layers.map((l) => iv.inputs[l]!);
   const gradName = (n: string) => `grad_${n}`;
   const g = buildGradientGraph(obj.model, { loss: obj.loss, wrt, facts, gradName });
   const grads: Record<number, string> = {};
   for (const l of r.layers) grads[l] = g.gradOutputs[iv.inputs[l]!]!;
   const outputs = [layout.logits, obj.perSample, ...r.layers.map((l) => iv.activations[l]!), ...r.layers.map((l) => grads[l]!)];
-  const bytes = encodeModel(selectOutputs(g.model, outputs));
+  let out = selectOutputs(g.model, outputs);
+  // Everything upstream of the first intervened row depends on the image alone: run it once per
+  // image (trace-path feeds m samples per image). Not for a fixed batch (nothing to share).
+  let imageIndex: string | undefined;
+  const perSample = [...Object.values(iv.inputs), ...Object.values(iv.scaleInputs ?? {}), obj.target];
+  const shared = typeof layout.inputDims[0] === 'number' && layout.inputDims[0] > 0 ? null : shareImageRows(out, { image: layout.input, perSample, batchAxis: (t) => batchAxes.get(t) });
+  if (shared) {
+    out = shared.model;
+    imageIndex = shared.index;
+  }
+  const bytes = encodeModel(out);
   return {
     bytes,
     inputs: iv.inputs,
@@ -207,6 +227,7 @@ export async function buildNeuronGradientGraph(model: ModelProto, layout: ViTLay
     logits: layout.logits,
     perSample: obj.perSample,
     target: obj.target,
+    imageIndex,
     buildMs: performance.now() - t0,
     source: 'built',
   };
@@ -243,6 +264,38 @@ export function buildCleanGraph(model: ModelProto, layout: ViTLayout, r: Resolve
 
 function openPool(bytes: Uint8Array, opts: GradientEngineOptions): Promise<SessionPool> {
   return SessionPool.open(bytes, { provider: opts.provider, threads: opts.threads, notice: opts.notice, sessions: opts.sessions });
+}
+
+/**
+ * Rows [start, start+n) of a [batch, size] array with consecutive repeats collapsed: the distinct
+ * rows in order and, per row, the index of its distinct row (bitwise comparison).
+ */
+export function distinctRows(a: Float32Array, size: number, start: number, n: number): { rows: Float32Array; count: number; index: BigInt64Array } {
+  const index = new BigInt64Array(n);
+  const firsts: number[] = [];
+  const bits = new Int32Array(a.buffer, a.byteOffset, a.length); // bitwise: -0 and NaN payloads count as different
+  let prev = -1;
+  for (let r = 0; r < n; r++) {
+    const at = (start + r) * size;
+    let same = prev >= 0;
+    if (same) {
+      const p = (start + prev) * size;
+      for (let j = 0; j < size; j++) {
+        if (bits[at + j] !== bits[p + j]) {
+          same = false;
+          break;
+        }
+      }
+    }
+    if (!same) {
+      firsts.push(r);
+      prev = r;
+    }
+    index[r] = BigInt(firsts.length - 1);
+  }
+  const rows = new Float32Array(firsts.length * size);
+  firsts.forEach((r, k) => rows.set(a.subarray((start + r) * size, (start + r + 1) * size), k * size));
+  return { rows, count: firsts.length, index };
 }
 
 /** Concatenate per-chunk results along the batch axis and drop padding. */
@@ -417,6 +470,10 @@ export class NeuronGradientEngine extends LayoutRunner implements NeuronGradient
   get mode(): InterventionMode {
     return this.r.mode;
   }
+  /** Whether the gradient graph runs its per-image part once per distinct image (see shareImageRows). */
+  get sharesImageRows(): boolean {
+    return this.graph.imageIndex !== undefined;
+  }
   /** Sessions the gradient graph runs on side by side (1 unless options.sessions asked for more on the CPU). */
   get sessions(): number {
     return this.session.size;
@@ -445,10 +502,12 @@ export class NeuronGradientEngine extends LayoutRunner implements NeuronGradient
     const size = this.imageSize;
     const F = this.ffn;
     return (s: number, n: number, m: number): Record<string, Feed> => {
-      const feeds: Record<string, Feed> = {
-        [this.layout.input]: { data: rowsOf(images, size, s, n, m), dims: this.imageDims(m) },
-        [g.target!]: { data: rowsOf(tg, 1, s, n, m), dims: [m] },
-      };
+      const feeds: Record<string, Feed> = { [g.target!]: { data: rowsOf(tg, 1, s, n, m), dims: [m] } };
+      if (g.imageIndex && m === n) {
+        const d = distinctRows(images, size, s, n);
+        feeds[this.layout.input] = { data: d.rows, dims: this.imageDims(d.count) };
+        feeds[g.imageIndex] = { data: d.index, dims: [n] };
+      } else feeds[this.layout.input] = { data: rowsOf(images, size, s, n, m), dims: this.imageDims(m) };
       for (const l of this.r.layers) {
         feeds[g.inputs[l]!] = { data: rowsOf(overrides[l]!, F, s, n, m), dims: [m, F] };
         if (this.r.mode === 'affine') feeds[g.scaleInputs![l]!] = { data: rowsOf(scales![l]!, F, s, n, m), dims: [m, F] };

@@ -44,7 +44,12 @@ export function zeroFeed(dataType: DataType | undefined, dims: (number | string 
 export interface ProbeOptions extends RuntimeOptions {
   /** Feeds per batch size; default zero tensors shaped from the graph inputs. */
   feeds?: (batch: number) => Record<string, Feed>;
+  /** Filled with the batch axis of every tensor whose size on that axis is the batch size at each probe (others untouched). */
+  batchAxes?: Map<string, number>;
 }
+
+/** The batch sizes the probe runs at (two when some input is dynamic). */
+export const PROBE_BATCHES = [2, 3] as const;
 
 /**
  * Run `model` with all intermediate tensors as outputs at batch 2 and 3 (once if no input
@@ -74,7 +79,8 @@ export async function probeFacts(model: ModelProto, opts: ProbeOptions = {}): Pr
     });
   try {
     const runs: Record<string, { dims: number[]; type: string }>[] = [];
-    for (const batch of dynamic ? [2, 3] : [2]) {
+    const batches = dynamic ? [...PROBE_BATCHES] : [PROBE_BATCHES[0]];
+    for (const batch of batches) {
       const feeds = feedsFor(batch);
       const out = await session.run(feeds);
       const rec: Record<string, { dims: number[]; type: string }> = {};
@@ -87,6 +93,10 @@ export async function probeFacts(model: ModelProto, opts: ProbeOptions = {}): Pr
       const other = runs[1]?.[name];
       const dims = r.dims.map((d, i) => (other && (other.dims.length !== r.dims.length || other.dims[i] !== d) ? null : d));
       facts.set(name, { dataType: ORT_TYPES[r.type] ?? DataType.UNDEFINED, dims });
+      if (opts.batchAxes && other && other.dims.length === r.dims.length) {
+        const axes = dims.flatMap((d, i) => (d === null ? [i] : []));
+        if (axes.length === 1 && r.dims[axes[0]!] === batches[0] && other.dims[axes[0]!] === batches[1]) opts.batchAxes.set(name, axes[0]!);
+      }
     }
     for (const [name, t] of graph.initializers) facts.set(name, { dataType: t.dataType as DataType, dims: t.dims.map(Number) });
     return facts;

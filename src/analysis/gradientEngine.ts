@@ -200,7 +200,7 @@ export async function buildNeuronGradientGraph(model: ModelProto, layout: ViTLay
   const iv = interveneNeurons(model, layout, { layers: r.layers, token: r.token, mode: r.mode, exposeActivations: true });
   const obj = appendObjective(iv.model, { logits: layout.logits, kind: r.objective, batchDim: batchDim(layout) });
   const batchAxes = new Map<string, number>();
-  const facts = await probeFacts(obj.model, { provider: 'cpu', threads, batchAxes });
+  const facts = await probeFacts(obj.model, { provider: 'cpu', threads, batchAxes, batches: [1, 2] });
   const wrt = r.layers.map((l) => iv.inputs[l]!);
   const gradName = (n: string) => `grad_${n}`;
   const g = buildGradientGraph(obj.model, { loss: obj.loss, wrt, facts, gradName });

@@ -44,15 +44,22 @@ export function zeroFeed(dataType: DataType | undefined, dims: (number | string 
 export interface ProbeOptions extends RuntimeOptions {
   /** Feeds per batch size; default zero tensors shaped from the graph inputs. */
   feeds?: (batch: number) => Record<string, Feed>;
+  /**
+   * The two batch sizes to probe at (default [2, 3]); they must differ. A dim is batch-dependent
+   * when it differs between the two runs, so a dim that is 1 at batch 1 is still seen as batch-
+   * dependent, and a static dim equal to a probe size stays static (it is equal in both runs).
+   * Smaller sizes probe faster: every intermediate of the model is copied out.
+   */
+  batches?: readonly [number, number];
   /** Filled with the batch axis of every tensor whose size on that axis is the batch size at each probe (others untouched). */
   batchAxes?: Map<string, number>;
 }
 
-/** The batch sizes the probe runs at (two when some input is dynamic). */
+/** The batch sizes the probe runs at by default (two when some input is dynamic). */
 export const PROBE_BATCHES = [2, 3] as const;
 
 /**
- * Run `model` with all intermediate tensors as outputs at batch 2 and 3 (once if no input
+ * Run `model` with all intermediate tensors as outputs at batch 2 and 3 (or opts.batches; once if no input
  * has a dynamic dim) and return dtype + dims per tensor, with null for batch-dependent axes.
  */
 export async function probeFacts(model: ModelProto, opts: ProbeOptions = {}): Promise<Map<string, TensorFacts>> {
@@ -79,7 +86,9 @@ export async function probeFacts(model: ModelProto, opts: ProbeOptions = {}): Pr
     });
   try {
     const runs: Record<string, { dims: number[]; type: string }>[] = [];
-    const batches = dynamic ? [...PROBE_BATCHES] : [PROBE_BATCHES[0]];
+    const pair = opts.batches ?? PROBE_BATCHES;
+    if (!(pair[0] >= 1 && pair[1] >= 1 && pair[0] !== pair[1])) throw new Error(`probeFacts: the two probe batch sizes must be distinct positive integers (got ${pair.join(', ')})`);
+    const batches = dynamic ? [...pair] : [pair[0]];
     for (const batch of batches) {
       const feeds = feedsFor(batch);
       const out = await session.run(feeds);

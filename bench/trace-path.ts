@@ -7,7 +7,8 @@
 // process so its peak RSS is its own; a phase breakdown (clean, search, baselines, scoring,
 // manipulation) comes from traceChunk's phase timer on the same oracle.
 // Run: npm run build:tools && node dist-tools/bench/trace-path.js [--mnist-limit 200] [--vits-limit 2]
-//   [--threads 0] [--cases mnist-default,mnist-search,mnist-default-t1,mnist-phases,vits-default,vits-search] [--no-write]
+//   [--threads 0] [--cases mnist-default,mnist-search,mnist-default-t1,mnist-phases,vits-default,vits-search]
+//   [--no-write] [--merge: keep recorded cases that are not rerun]
 // Results: bench/trace-path.results.json and the "trace-path" section of BENCHMARKS.md.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -252,7 +253,7 @@ async function main(): Promise<void> {
       const res = JSON.parse(line.slice(7)) as CaseResult;
       results.push(res);
       log(
-        `${c.name}: ${res.imagesPerSecond.toFixed(2)} images/s (${res.images} images, wall ${res.wallSeconds.toFixed(1)} s, build ${(res.buildMs / 1000).toFixed(1)} s), ` +
+        `${c.name}: ${res.imagesPerSecond.toPrecision(3)} images/s (${(1 / res.imagesPerSecond).toPrecision(3)} s per image) (${res.images} images, wall ${res.wallSeconds.toFixed(1)} s, build ${(res.buildMs / 1000).toFixed(1)} s), ` +
           `forward ${res.forwardImagesPerSecond.toFixed(1)} images/s -> ${res.forwardPassesPerImage.toFixed(0)} forward passes per image, peak RSS ${res.peakRssMiB.toFixed(0)} MiB, CPU ${res.cpuSeconds.toFixed(1)} s` +
           (res.phases ? `; phases ms: ${Object.entries(res.phases).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}` : ''),
       );
@@ -266,7 +267,14 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     results,
   };
-  if (!args.includes('--no-write')) fs.writeFileSync(path.join(repo, 'bench/trace-path.results.json'), JSON.stringify(out, null, 2) + '\n');
+  const file = path.join(repo, 'bench/trace-path.results.json');
+  if (args.includes('--merge') && fs.existsSync(file)) {
+    // Keep the recorded cases that were not rerun (e.g. rerun vit-mnist alone at a quieter moment).
+    const old = JSON.parse(fs.readFileSync(file, 'utf8')) as { results: (CaseResult & { date?: string })[]; date?: string };
+    const kept = old.results.filter((r) => !results.some((x) => x.name === r.name)).map((r) => ({ ...r, date: r.date ?? old.date }));
+    out.results = [...kept, ...results.map((r) => ({ ...r, date: out.date }))];
+  }
+  if (!args.includes('--no-write')) fs.writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === fs.realpathSync(process.argv[1])) await main();

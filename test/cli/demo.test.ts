@@ -1,29 +1,26 @@
 // End-to-end: `vitpath demo` as a user runs it (the built CLI): a CI-sized run whose report.json
 // validates against the trace-path report schema and whose CSVs exist; reruns into its own folder
 // just work, a folder of the user's needs --force; trace-path without a model points to demo.
-import { spawnSync, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, ensureBuilt, runVitpath, type CliRun } from '../helpers/cli.js';
 import { envelopeSchema } from '../../src/report/envelope.js';
 import { traceResultsSchema } from '../../src/services/traceSchema.js';
 import { parseCsv } from '../../src/report/csv.js';
 import { sha256Hex } from '../../src/onnx/model.js';
 
-const ROOT = path.resolve(__dirname, '../..');
-const BIN = path.join(ROOT, 'bin/vitpath.js');
 const MODEL = path.join(ROOT, 'fixtures/models/digits-vit.onnx');
 
-function vitpath(cwd: string, ...args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', VITPATH_DEBUG: '' } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+function vitpath(cwd: string, ...args: string[]): CliRun {
+  return runVitpath(args, { cwd });
 }
 
 let tmp = '';
 beforeAll(() => {
   // `npm test` builds first (pretest); build here only when the compiled CLI is missing.
-  if (!fs.existsSync(path.join(ROOT, 'dist/cli/commands/demo.js'))) execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'inherit' });
+  ensureBuilt('dist/cli/commands/demo.js');
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vitpath-demo-'));
   return () => fs.rmSync(tmp, { recursive: true, force: true });
 }, 120_000);

@@ -1,35 +1,27 @@
 // End-to-end: the built CLI (`node bin/vitpath.js inspect ...`) on every fixture, on vit-mnist, with
 // --json and --output, and on each kind of bad input (one line naming the file, documented exit code).
-import { spawnSync, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, ensureBuilt, runVitpath, type CliRun } from '../helpers/cli.js';
 import { fromBinary, toBinary, ModelProtoSchema, DataType } from '../../src/onnx/proto.js';
 import { GraphBuilder, makeGraph, makeModel, tensorValueInfo } from '../../src/onnx/builder.js';
 import { encodeModel } from '../../src/onnx/model.js';
 import { expectLayoutMatches, type GroundTruth } from '../vit/expect-layout.js';
 
-const ROOT = path.resolve(__dirname, '../..');
-const BIN = path.join(ROOT, 'bin/vitpath.js');
 const FIXTURES = path.join(ROOT, 'fixtures/models');
 const manifest = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'manifest.json'), 'utf8')) as Record<string, GroundTruth>;
 const VIT_MNIST = path.resolve(ROOT, '../shared/models/vit-mnist.onnx');
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
-function vitpath(...args: string[]): Run {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', VITPATH_DEBUG: '' } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+function vitpath(...args: string[]): CliRun {
+  return runVitpath(args);
 }
 
 /** A failed run: the exit code, nothing on stdout, and one stderr line naming the file, no stack trace. */
-function expectOneLineError(r: Run, code: number, file: string): string {
+function expectOneLineError(r: CliRun, code: number, file: string): string {
   expect(r.code).toBe(code);
   expect(r.stdout).toBe('');
   const lines = r.stderr.trimEnd().split('\n');
@@ -43,7 +35,7 @@ function expectOneLineError(r: Run, code: number, file: string): string {
 let tmp: string;
 beforeAll(() => {
   // `npm test` builds first (pretest); build here only when the compiled CLI is missing.
-  if (!fs.existsSync(path.join(ROOT, 'dist/cli/main.js'))) execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'inherit' });
+  ensureBuilt();
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vitpath-inspect-'));
   return () => fs.rmSync(tmp, { recursive: true, force: true });
 }, 120_000);

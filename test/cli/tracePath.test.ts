@@ -2,18 +2,16 @@
 // and messages for each kind of bad call, --json on stdout alone, the documented CSV headers,
 // refusing to overwrite, --resume after a run cut short, --shard partitions, and a short run on
 // every fixture model (each export style).
-import { spawnSync, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, ensureBuilt, runVitpath, type CliRun } from '../helpers/cli.js';
 import { DataType } from '../../src/onnx/proto.js';
 import { GraphBuilder, makeGraph, makeModel, tensorValueInfo } from '../../src/onnx/builder.js';
 import { saveModel } from '../../src/onnx/model.js';
 import { parseCsv } from '../../src/report/csv.js';
 
-const ROOT = path.resolve(__dirname, '../..');
-const BIN = path.join(ROOT, 'bin/vitpath.js');
 const MODEL = 'fixtures/models/erf-ln-matmul.onnx';
 // The 8 top-level fixture PNGs and their labels, copied so that other material added under
 // fixtures/images (e.g. class subfolders) does not change what these tests see.
@@ -26,18 +24,12 @@ for (const f of fs.readdirSync(path.join(ROOT, 'fixtures/images'))) {
 const IMAGES = ['--images', IMG_DIR, '--labels', path.join(IMG_DIR, 'labels.csv')];
 const FAST = ['--steps', '4', '--threads', '1', '--provider', 'cpu'];
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
+
+function vitpath(...args: string[]): CliRun {
+  return runVitpath(args);
 }
 
-function vitpath(...args: string[]): Run {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', CI: '1', VITPATH_DEBUG: '' } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function expectError(r: Run, code: number, ...mentions: (string | RegExp)[]): void {
+function expectError(r: CliRun, code: number, ...mentions: (string | RegExp)[]): void {
   if (r.code !== code) throw new Error(`expected exit ${code}, got ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
   expect(r.stdout).toBe('');
   for (const m of mentions) expect(r.stderr).toMatch(m);
@@ -54,7 +46,7 @@ function header(file: string): string {
 }
 
 beforeAll(() => {
-  if (!fs.existsSync(path.join(ROOT, 'dist/cli/main.js'))) execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'inherit' });
+  ensureBuilt();
   return () => fs.rmSync(tmp, { recursive: true, force: true });
 }, 120_000);
 

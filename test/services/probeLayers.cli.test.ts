@@ -2,27 +2,19 @@
 // ../shared is present, on vit-mnist with MNIST test images: files written, the JSON report on
 // stdout matches the files and its schema, no overwrite without --force, same report on rerun,
 // images without labels are exit 2.
-import { spawnSync, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, ensureBuilt, runVitpath, type CliRun } from '../helpers/cli.js';
 import { parseCsv } from '../../src/report/csv.js';
 
-const ROOT = path.resolve(__dirname, '../..');
-const BIN = path.join(ROOT, 'bin/vitpath.js');
 const VIT_MNIST = path.resolve(ROOT, '../shared/models/vit-mnist.onnx');
 const MNIST = path.resolve(ROOT, '../shared/data/mnist');
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
-function vitpath(...args: string[]): Run {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', CI: '1', VITPATH_DEBUG: '' } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+function vitpath(...args: string[]): CliRun {
+  return runVitpath(args);
 }
 
 function withoutTimings(report: Record<string, unknown>): unknown {
@@ -32,7 +24,7 @@ function withoutTimings(report: Record<string, unknown>): unknown {
 
 let tmp: string;
 beforeAll(() => {
-  if (!fs.existsSync(path.join(ROOT, 'dist/cli/main.js'))) execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'inherit' });
+  ensureBuilt();
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vitpath-probe-layers-'));
   return () => fs.rmSync(tmp, { recursive: true, force: true });
 }, 120_000);

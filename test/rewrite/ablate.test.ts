@@ -2,33 +2,19 @@
 // ONNX Runtime fuses Add+LayerNorm differently once a Mul sits on the branch); a zero gate
 // equals a model whose branch weights are zeroed (an independent way to remove the branch); gates
 // are per batch row, so a mixed batch equals separate runs.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadModel, encodeModel } from '../../src/onnx/model.js';
+import { loadModel } from '../../src/onnx/model.js';
 import { gateBranches, gateColumn, gateRows } from '../../src/onnx/rewrite/ablate.js';
-import { createSession, type Feed } from '../../src/runtime/session.js';
-import type { ModelProto } from '../../src/onnx/proto.js';
+import type { Feed } from '../../src/runtime/session.js';
 import { locateVit } from '../../src/vit/locate.js';
 import { buildSyntheticVit, synthWeightSpecs } from '../../src/vit/synth.js';
-import { randomImages } from './data.js';
+import { modelFiles, randomImages, runOnce } from './data.js';
 
-const FIXTURES = path.resolve(__dirname, '../../fixtures/models');
-const VIT_MNIST = path.resolve(__dirname, '../../../shared/models/vit-mnist.onnx');
 
-async function run(model: ModelProto, feeds: Record<string, Feed>, outputs?: string[]) {
-  const s = await createSession(encodeModel(model), { provider: 'cpu', threads: 1 });
-  try {
-    return await s.run(feeds, outputs);
-  } finally {
-    await s.release();
-  }
-}
+const run = runOnce;
 
-const files = [
-  ...fs.readdirSync(FIXTURES).filter((f) => f.endsWith('.onnx')).map((f) => path.join(FIXTURES, f)),
-  ...(fs.existsSync(VIT_MNIST) ? [VIT_MNIST] : []),
-];
+const files = modelFiles();
 
 describe.each(files.map((f) => ({ name: path.basename(f), file: f })))('gates on $name', ({ file }) => {
   it('all gates 1 give the model logits; a zero gate changes them', async () => {

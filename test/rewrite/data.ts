@@ -1,7 +1,33 @@
-// Test inputs: the first MNIST test images from ../shared (IDX gz), and seeded random images.
+// Test inputs and runners for rewrite tests: the first MNIST test images from ../shared (IDX gz),
+// seeded random images, the models to test on, and a one-shot session run.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
+import { mulberry32 } from '../../src/random.js';
+import { encodeModel } from '../../src/onnx/model.js';
+import type { ModelProto } from '../../src/onnx/proto.js';
+import { createSession, type Feed } from '../../src/runtime/session.js';
+
+export const FIXTURE_MODELS = path.resolve(__dirname, '../../fixtures/models');
+export const VIT_MNIST = path.resolve(__dirname, '../../../shared/models/vit-mnist.onnx');
+
+/** Every fixture model, plus vit-mnist when ../shared is present. */
+export function modelFiles(): string[] {
+  return [
+    ...fs.readdirSync(FIXTURE_MODELS).filter((f) => f.endsWith('.onnx')).map((f) => path.join(FIXTURE_MODELS, f)),
+    ...(fs.existsSync(VIT_MNIST) ? [VIT_MNIST] : []),
+  ];
+}
+
+/** Run a model once on CPU (1 thread) and release the session. */
+export async function runOnce(model: ModelProto, feeds: Record<string, Feed>, outputs?: string[]) {
+  const s = await createSession(encodeModel(model), { provider: 'cpu', threads: 1 });
+  try {
+    return await s.run(feeds, outputs);
+  } finally {
+    await s.release();
+  }
+}
 
 export const MNIST_IMAGES = path.resolve(__dirname, '../../../shared/data/mnist/t10k-images-idx3-ubyte.gz');
 export const MNIST_LABELS = path.resolve(__dirname, '../../../shared/data/mnist/t10k-labels-idx1-ubyte.gz');
@@ -15,16 +41,8 @@ export function mnistImages(n: number): { images: Float32Array; labels: number[]
   return { images, labels: Array.from(lab.subarray(8, 8 + n)) };
 }
 
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded uniform [0, 1) stream (the project's mulberry32). */
+export const rng = mulberry32;
 
 export function randomImages(n: number, chw: number, seed: number): Float32Array {
   const r = rng(seed);

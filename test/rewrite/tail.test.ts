@@ -2,35 +2,22 @@
 // reproduces the model's logits exactly on every fixture style and on vit-mnist; the row form
 // equals an independent plain-JS LayerNorm + head on a synthetic model, for class-token and
 // mean-pooled heads; a head that reads anything besides the residual stream is refused (exit 3).
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadModel, encodeModel } from '../../src/onnx/model.js';
+import { loadModel } from '../../src/onnx/model.js';
 import { exposeOutputs } from '../../src/onnx/rewrite/expose.js';
 import { extractTail } from '../../src/onnx/rewrite/tail.js';
-import { createSession, type Feed } from '../../src/runtime/session.js';
+import type { Feed } from '../../src/runtime/session.js';
 import { create, GraphProtoSchema, ModelProtoSchema, NodeProtoSchema, type ModelProto } from '../../src/onnx/proto.js';
 import { locateVit } from '../../src/vit/locate.js';
 import { buildSyntheticVit } from '../../src/vit/synth.js';
 import { VitpathError } from '../../src/errors.js';
-import { randomImages } from './data.js';
+import { modelFiles, randomImages, runOnce } from './data.js';
 
-const FIXTURES = path.resolve(__dirname, '../../fixtures/models');
-const VIT_MNIST = path.resolve(__dirname, '../../../shared/models/vit-mnist.onnx');
 
-async function run(model: ModelProto, feeds: Record<string, Feed>, outputs?: string[]) {
-  const s = await createSession(encodeModel(model), { provider: 'cpu', threads: 1 });
-  try {
-    return await s.run(feeds, outputs);
-  } finally {
-    await s.release();
-  }
-}
+const run = runOnce;
 
-const files = [
-  ...fs.readdirSync(FIXTURES).filter((f) => f.endsWith('.onnx')).map((f) => path.join(FIXTURES, f)),
-  ...(fs.existsSync(VIT_MNIST) ? [VIT_MNIST] : []),
-];
+const files = modelFiles();
 
 describe.each(files.map((f) => ({ name: path.basename(f), file: f })))('tail of $name', ({ file }) => {
   it('tokens form fed the last block output gives the model logits bit for bit', async () => {

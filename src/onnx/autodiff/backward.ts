@@ -4,7 +4,7 @@ import { create, DataType, GraphProtoSchema, ModelProtoSchema, type ModelProto, 
 import { Graph } from '../graph.js';
 import { GraphBuilder, namedValueInfo } from '../builder.js';
 import { unsupported } from '../../errors.js';
-import { ruleFor } from './registry.js';
+import { ruleFor, supportedOps } from './registry.js';
 import type { GradContext, TensorFacts } from './types.js';
 import './rules/index.js';
 
@@ -28,6 +28,9 @@ export interface GradientGraph {
   /** Number of nodes the backward pass added. */
   addedNodes: number;
 }
+
+/** Shape/logic ops registered with a zero gradient; left out of the list in error messages. */
+const NON_DIFFERENTIABLE_HINT = new Set(['Shape', 'Size', 'ConstantOfShape', 'Range', 'Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'Not', 'And', 'Or', 'Xor', 'ArgMax', 'ArgMin', 'NonZero', 'IsNaN', 'IsInf']);
 
 const FLOAT_TYPES = new Set<number>([DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16]);
 
@@ -93,7 +96,7 @@ export function buildGradientGraph(model: ModelProto, spec: GradientSpec): Gradi
     const rule = ruleFor(node.opType);
     if (!rule || (node.domain && node.domain !== 'ai.onnx')) {
       throw unsupported(
-        `operator ${node.domain ? node.domain + '.' : ''}${node.opType} (node "${node.name || node.output[0]}") lies on the gradient path and vitpath has no gradient rule for it. Supported ops are listed by \`vitpath inspect --ops\`; please report the model's exporter.`,
+        `operator ${node.domain ? node.domain + '.' : ''}${node.opType} (node "${node.name || node.output[0]}") lies on the gradient path and vitpath has no gradient rule for it. vitpath differentiates ${supportedOps().filter((o) => !NON_DIFFERENTIABLE_HINT.has(o)).join(', ')}; please report the model and its exporter.`,
       );
     }
     const ctx: GradContext = { b, node, graph, opset: graph.opset, facts: factsOf, gy, needs };

@@ -11,6 +11,7 @@ import type { ViTLayout } from '../vit/types.js';
 import { interveneNeurons, exposeNeuronRows, checkLayers, defaultToken, resolveToken, batchDim, type InterventionMode, type TokenChoice } from '../onnx/rewrite/intervene.js';
 import { selectOutputs } from '../onnx/rewrite/expose.js';
 import { shareImageRows } from '../onnx/rewrite/imageRows.js';
+import { sliceLastBlockRow } from '../onnx/rewrite/lastRow.js';
 import { appendObjective, type ObjectiveKind } from '../onnx/autodiff/objective.js';
 import { buildGradientGraph } from '../onnx/autodiff/backward.js';
 import { probeFacts } from '../runtime/probe.js';
@@ -39,6 +40,12 @@ export interface GradientEngineOptions {
   sessions?: number;
   /** Folder for encoded graphs, reused across runs (key includes the vitpath version). */
   cacheDir?: string;
+  /**
+   * Gradient and forward graphs: run the last block's MLP (and what follows up to the class-token
+   * pooling) on the class-token row alone (sliceLastBlockRow) when the token is the class token and
+   * the ops allow it. Default true; false keeps the full graph (comparisons, benchmarks).
+   */
+  lastRowOnly?: boolean;
   notice?: (line: string) => void;
 }
 
@@ -101,6 +108,8 @@ interface GraphKey {
   version: string;
   /** Graph revision within a version: 2 = per-image part shared between samples (gradient graph). */
   rev: number;
+  /** Whether the last block runs on the class-token row alone (see sliceLastBlockRow). */
+  lastRow: boolean;
 }
 
 const memory = new Map<string, Promise<BuiltGraph>>();
@@ -172,12 +181,15 @@ interface Resolved {
   token: TokenChoice;
   mode: InterventionMode;
   objective: ObjectiveKind;
+  lastRow: boolean;
 }
 
 function resolveOptions(layout: ViTLayout, opts: GradientEngineOptions): Resolved {
   const token = opts.token ?? defaultToken(layout);
   resolveToken(layout, token); // validates
-  return { layers: checkLayers(layout, opts.layers), token, mode: opts.mode ?? 'override', objective: opts.objective ?? 'prob' };
+  const row = resolveToken(layout, token);
+  const lastRow = opts.lastRowOnly !== false && row.kind === 'row' && layout.classToken?.row === row.row && layout.facts.pooling === 'cls';
+  return { layers: checkLayers(layout, opts.layers), token, mode: opts.mode ?? 'override', objective: opts.objective ?? 'prob', lastRow };
 }
 
 function keyFor(kind: GraphKey['kind'], loaded: LoadedModel, layout: ViTLayout, r: Resolved): GraphKey {
@@ -191,13 +203,20 @@ function keyFor(kind: GraphKey['kind'], loaded: LoadedModel, layout: ViTLayout, 
     neurons: r.layers.map((l) => `${layout.blocks[l]!.neuron}:${layout.blocks[l]!.neuronLayout}`),
     version: TOOL_VERSION,
     rev: kind === 'gradient' ? 2 : 1,
+    lastRow: kind !== 'clean' && r.lastRow,
   };
+}
+
+/** The intervened model, with the last block sliced to the class-token row when r.lastRow and it applies. */
+function intervened(model: ModelProto, layout: ViTLayout, r: Resolved) {
+  const sl = r.lastRow ? sliceLastBlockRow(model, layout) : null;
+  return interveneNeurons(sl?.model ?? model, layout, { layers: r.layers, token: r.token, mode: r.mode, exposeActivations: true, oneRow: sl ? [sl.block] : [] });
 }
 
 /** Build the intervention + objective + gradient graph (no caching). */
 export async function buildNeuronGradientGraph(model: ModelProto, layout: ViTLayout, r: Resolved, threads?: number): Promise<BuiltGraph> {
   const t0 = performance.now();
-  const iv = interveneNeurons(model, layout, { layers: r.layers, token: r.token, mode: r.mode, exposeActivations: true });
+  const iv = intervened(model, layout, r);
   const obj = appendObjective(iv.model, { logits: layout.logits, kind: r.objective, batchDim: batchDim(layout) });
   const batchAxes = new Map<string, number>();
   const facts = await probeFacts(obj.model, { provider: 'cpu', threads, batchAxes, batches: [1, 2] });
@@ -236,7 +255,7 @@ export async function buildNeuronGradientGraph(model: ModelProto, layout: ViTLay
 /** Build the forward-only graph: intervention + objective, no backward (no caching, no probe). */
 export function buildForwardGraph(model: ModelProto, layout: ViTLayout, r: Resolved): BuiltGraph {
   const t0 = performance.now();
-  const iv = interveneNeurons(model, layout, { layers: r.layers, token: r.token, mode: r.mode, exposeActivations: true });
+  const iv = intervened(model, layout, r);
   const obj = appendObjective(iv.model, { logits: layout.logits, kind: r.objective, batchDim: batchDim(layout) });
   const outputs = [layout.logits, obj.perSample, ...r.layers.map((l) => iv.activations[l]!)];
   const bytes = encodeModel(selectOutputs(obj.model, outputs));

@@ -38,6 +38,11 @@ export interface InterveneOptions {
   mode?: InterventionMode;
   /** Also output each block's neuron row as computed before the intervention, as `activation_<l>` [B,F]. */
   exposeActivations?: boolean;
+  /**
+   * Blocks whose neuron tensor holds only the intervened token's row (its token axis has length 1,
+   * after sliceLastBlockRow); the row is then row 0. Only for a single-row token.
+   */
+  oneRow?: number[];
 }
 
 export interface Intervention {
@@ -115,9 +120,10 @@ interface RowOps {
  * Emit the [B,T,F] view of block l's neuron tensor and the row masks. Shared by the intervention
  * and by `exposeNeuronRows`, so the clean activations are computed by exactly the same ops.
  */
-function rowOps(b: GraphBuilder, layout: ViTLayout, l: number, tok: ResolvedToken, dt: DataType): RowOps {
+function rowOps(b: GraphBuilder, layout: ViTLayout, l: number, tokIn: ResolvedToken, dt: DataType, oneRow = false): RowOps {
   const blk = layout.blocks[l]!;
-  const T = layout.facts.tokens;
+  const T = oneRow ? 1 : layout.facts.tokens;
+  const tok: ResolvedToken = oneRow ? { kind: 'row', row: 0 } : tokIn;
   const F = layout.facts.ffnWidth;
   const n3 = blk.neuronLayout === 'flat' ? b.op('Reshape', [blk.neuron, b.constI64([-1, T, F])]) : blk.neuron;
   const selRows = new Set(tok.kind === 'row' ? [tok.row] : tok.rows);
@@ -133,7 +139,8 @@ function rowOps(b: GraphBuilder, layout: ViTLayout, l: number, tok: ResolvedToke
 }
 
 /** The [B,F] row (or patch mean) of a RowOps view. */
-function rowOut(b: GraphBuilder, ops: RowOps, tok: ResolvedToken, name: string): string {
+function rowOut(b: GraphBuilder, ops: RowOps, tokIn: ResolvedToken, name: string, oneRow = false): string {
+  const tok: ResolvedToken = oneRow ? { kind: 'row', row: 0 } : tokIn;
   if (tok.kind === 'mean') return b.op('Squeeze', b.opset >= 13 ? [ops.mean3!, b.constI64([1])] : [ops.mean3!], b.opset >= 13 ? {} : { axes: [1] }, name);
   return b.op('Gather', [ops.n3, b.constI64([tok.row], [])], { axis: 1 }, name);
 }
@@ -175,6 +182,8 @@ export function interveneNeurons(model: ModelProto, layout: ViTLayout, opts: Int
   const token = opts.token ?? defaultToken(layout);
   const tok = resolveToken(layout, token);
   const mode = opts.mode ?? 'override';
+  const oneRow = new Set(opts.oneRow ?? []);
+  if (oneRow.size && tok.kind !== 'row') throw usageError(`a one-row neuron tensor (blocks ${[...oneRow].join(',')}) needs a single token row, not the patch mean.`);
   const taken = takenNames(model);
   const bd = batchDim(layout);
   const F = layout.facts.ffnWidth;
@@ -201,9 +210,10 @@ export function interveneNeurons(model: ModelProto, layout: ViTLayout, opts: Int
       scaleInputs[l] = b.reserve(`scale_${l}`);
       newInputs.push(tensorValueInfo(scaleInputs[l], dt, [bd, F]));
     }
-    const ops = rowOps(b, layout, l, tok, dt);
+    const one = oneRow.has(l);
+    const ops = rowOps(b, layout, l, tok, dt, one);
     if (opts.exposeActivations) {
-      activations[l] = rowOut(b, ops, tok, b.reserve(`activation_${l}`));
+      activations[l] = rowOut(b, ops, tok, b.reserve(`activation_${l}`), one);
       newOutputs.push(tensorValueInfo(activations[l], dt, [bd, F]));
     }
     const u3 = b.unsqueeze(u, [1]); // [B,1,F]

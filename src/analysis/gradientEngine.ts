@@ -31,6 +31,8 @@ export interface GradientEngineOptions {
   /** 'override' (default): inputs replace the rows; 'scale': inputs multiply them; 'affine': row * scale + offset. */
   mode?: InterventionMode;
   provider?: ProviderChoice;
+  /** GPU to run on (CUDA device index; default 0). */
+  deviceId?: number;
   /** Intra-op threads of each session. */
   threads?: number;
   /**
@@ -282,7 +284,7 @@ export function buildCleanGraph(model: ModelProto, layout: ViTLayout, r: Resolve
 }
 
 function openPool(bytes: Uint8Array, opts: GradientEngineOptions): Promise<SessionPool> {
-  return SessionPool.open(bytes, { provider: opts.provider, threads: opts.threads, notice: opts.notice, sessions: opts.sessions });
+  return SessionPool.open(bytes, { provider: opts.provider, deviceId: opts.deviceId, threads: opts.threads, notice: opts.notice, sessions: opts.sessions });
 }
 
 /**

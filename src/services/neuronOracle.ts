@@ -77,6 +77,7 @@ export class OrtNeuronOracle implements NeuronOracle {
       objective: o.objective,
       mode: 'affine',
       provider: o.provider,
+      deviceId: o.deviceId,
       ...plan,
       cacheDir: o.cacheDir,
       notice: o.notice,

@@ -63,11 +63,15 @@ describe.each(files)('last-block row slice on %s', (file) => {
       const a = await full.run(images, B, targets, ov, sc);
       const b = await cut.run(images, B, targets, ov, sc);
       // Bit for bit: the sliced ops compute the same row with the same kernels, and the rows cut
-      // away only ever received exact zeros in the backward pass.
+      // away only ever received exact zeros in the backward pass. One exception: with an override
+      // the last block's row is replaced outright, so its fc1 + activation feed only the exposed
+      // pre-intervention row and ONNX Runtime fuses that branch differently (1 ulp seen).
       expect(relErr(b.F, a.F)).toBe(0);
       expect(relErr(b.logits, a.logits)).toBe(0);
+      const last = full.layers.at(-1);
       for (const l of full.layers) {
-        expect(relErr(b.activations[l]!, a.activations[l]!)).toBe(0);
+        if (mode === 'override' && l === last) expect(relErr(b.activations[l]!, a.activations[l]!)).toBeLessThan(3e-7);
+        else expect(relErr(b.activations[l]!, a.activations[l]!)).toBe(0);
         expect(relErr(b.grads[l]!, a.grads[l]!)).toBe(0);
       }
       const fa = await full.forward(images, B, targets, ov, sc);

@@ -19,8 +19,9 @@
 // and keeps each token's deviation from the mean as computed; since d n'/d n = I - (1/P) 1 1^T on
 // the patch rows, no gradient flows through the mean either. Scale multiplies the mean by u_l,
 // again keeping the deviations. With u_l = m (override) or u_l = 1 (scale) every form reproduces
-// the original tensor bit for bit: rows are combined by multiplying with exact 0/1 masks and adding
-// exact zeros.
+// the original tensor bit for bit: a token row is split off the token axis, edited on its own
+// [B,1,F] and concatenated back (the other rows are copied); the patch mean is combined with exact
+// 0/1 masks and exact zeros.
 import { create, DataType, GraphProtoSchema, ModelProtoSchema, NodeProtoSchema, type ModelProto, type NodeProto } from '../proto.js';
 import { Graph } from '../graph.js';
 import { GraphBuilder, tensorValueInfo } from '../builder.js';
@@ -107,18 +108,21 @@ export function batchDim(layout: ViTLayout): number | string {
 }
 
 interface RowOps {
-  /** The neuron tensor seen as [B,T,F]. */
+  /** The neuron tensor seen as [B,T,F] (T = 1 for a one-row tensor). */
   n3: string;
+  /** Rows in the view. */
+  T: number;
   /** The row (or patch mean) kept as [B,1,F] for 'mean', undefined for a row. */
   mean3?: string;
-  /** 0/1 masks [T,1]: `sel` marks the intervened rows, `keep` the others. */
-  sel: string;
-  keep: string;
+  /** 'mean' only: 0/1 masks [T,1]: `sel` marks the patch rows, `keep` the others. */
+  sel?: string;
+  keep?: string;
 }
 
 /**
- * Emit the [B,T,F] view of block l's neuron tensor and the row masks. Shared by the intervention
- * and by `exposeNeuronRows`, so the clean activations are computed by exactly the same ops.
+ * Emit the [B,T,F] view of block l's neuron tensor (and for 'mean' the row masks and the patch
+ * mean). Shared by the intervention and by `exposeNeuronRows`, so the clean activations are
+ * computed by exactly the same ops.
  */
 function rowOps(b: GraphBuilder, layout: ViTLayout, l: number, tokIn: ResolvedToken, dt: DataType, oneRow = false): RowOps {
   const blk = layout.blocks[l]!;
@@ -126,14 +130,14 @@ function rowOps(b: GraphBuilder, layout: ViTLayout, l: number, tokIn: ResolvedTo
   const tok: ResolvedToken = oneRow ? { kind: 'row', row: 0 } : tokIn;
   const F = layout.facts.ffnWidth;
   const n3 = blk.neuronLayout === 'flat' ? b.op('Reshape', [blk.neuron, b.constI64([-1, T, F])]) : blk.neuron;
-  const selRows = new Set(tok.kind === 'row' ? [tok.row] : tok.rows);
-  const selV = Array.from({ length: T }, (_, i) => (selRows.has(i) ? 1 : 0));
-  const sel = b.constFloat(dt, selV, [T, 1], `sel_${l}`);
-  const keep = b.constFloat(dt, selV.map((v) => 1 - v), [T, 1], `keep_${l}`);
-  const ops: RowOps = { n3, sel, keep };
+  const ops: RowOps = { n3, T };
   if (tok.kind === 'mean') {
+    const selRows = new Set(tok.rows);
+    const selV = Array.from({ length: T }, (_, i) => (selRows.has(i) ? 1 : 0));
+    ops.sel = b.constFloat(dt, selV, [T, 1], `sel_${l}`);
+    ops.keep = b.constFloat(dt, selV.map((v) => 1 - v), [T, 1], `keep_${l}`);
     const inv = b.constFloat(dt, [1 / tok.rows.length], [], `inv_patches_${l}`);
-    ops.mean3 = b.op('Mul', [b.reduceSum(b.op('Mul', [n3, sel]), [1], true), inv]);
+    ops.mean3 = b.op('Mul', [b.reduceSum(b.op('Mul', [n3, ops.sel]), [1], true), inv]);
   }
   return ops;
 }
@@ -220,14 +224,17 @@ export function interveneNeurons(model: ModelProto, layout: ViTLayout, opts: Int
     let n3x: string;
     const s3 = mode === 'affine' ? b.unsqueeze(scaleInputs[l]!, [1]) : undefined;
     if (tok.kind === 'row') {
-      const kept = b.op('Mul', [ops.n3, ops.keep]);
-      const row =
-        mode === 'override'
-          ? b.op('Mul', [u3, ops.sel])
-          : mode === 'scale'
-            ? b.op('Mul', [b.op('Mul', [ops.n3, u3]), ops.sel])
-            : b.op('Mul', [b.op('Add', [b.op('Mul', [ops.n3, s3!]), u3]), ops.sel]);
-      n3x = b.op('Add', [kept, row]);
+      // Row scatter: split the token axis into [before, row, after], edit the [B,1,F] row and
+      // concatenate back (copies only; the other rows are untouched, bit for bit).
+      const r = one ? 0 : tok.row;
+      const sizes = [r, 1, ops.T - r - 1];
+      const parts = ops.T === 1 ? [ops.n3] : b.split(ops.n3, 1, sizes.filter((k) => k > 0));
+      const at = r > 0 ? 1 : 0;
+      const row = parts[at]!;
+      const edited = mode === 'override' ? u3 : mode === 'scale' ? b.op('Mul', [row, u3]) : b.op('Add', [b.op('Mul', [row, s3!]), u3]);
+      const all = [...parts];
+      all[at] = edited;
+      n3x = all.length === 1 ? edited : b.op('Concat', all, { axis: 1 });
     } else {
       const one = () => b.constFloat(dt, [1], [], 'one');
       const shift =
@@ -236,7 +243,7 @@ export function interveneNeurons(model: ModelProto, layout: ViTLayout, opts: Int
           : mode === 'scale'
             ? b.op('Mul', [b.op('Sub', [u3, one()]), ops.mean3!])
             : b.op('Add', [b.op('Mul', [b.op('Sub', [s3!, one()]), ops.mean3!]), u3]);
-      n3x = b.op('Add', [ops.n3, b.op('Mul', [shift, ops.sel])]);
+      n3x = b.op('Add', [ops.n3, b.op('Mul', [shift, ops.sel!])]);
     }
     const out = blk.neuronLayout === 'flat' ? b.op('Reshape', [n3x, b.constI64([-1, F])]) : n3x;
     rename.set(blk.neuron, out);

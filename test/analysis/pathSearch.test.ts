@@ -2,19 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { searchPaths, scorePaths, type ImageContext } from '../../src/analysis/pathSearch.js';
 import { activationPath, igLayerPaths, influencePaths, randomPath } from '../../src/analysis/baselines.js';
 import { manipulatePaths } from '../../src/analysis/manipulate.js';
-import { FakeOracle, randomFake } from '../helpers/fakeOracle.js';
+import { fakeContexts, FakeOracle, randomFake } from '../helpers/fakeOracle.js';
 
-async function contexts(o: FakeOracle, n: number, seed: number): Promise<ImageContext[]> {
-  const x = Float32Array.from({ length: n * o.inputSize }, (_, i) => Math.sin(i * 1.7 + seed) * 2);
-  const clean = await o.clean(x, n);
-  return Array.from({ length: n }, (_, i) => {
-    const input = x.slice(i * o.inputSize, (i + 1) * o.inputSize);
-    const acts = clean.acts.map((a) => a.slice(i * o.ffn, (i + 1) * o.ffn));
-    const logits = Array.from(clean.logits.subarray(i * o.numClasses, (i + 1) * o.numClasses));
-    const target = logits.indexOf(Math.max(...logits));
-    const { p } = o.head(o.rows(input));
-    return { input, acts, target, fClean: p[target]! };
-  });
+function contexts(o: FakeOracle, n: number, seed: number): Promise<ImageContext[]> {
+  return fakeContexts(o, Float32Array.from({ length: n * o.inputSize }, (_, i) => Math.sin(i * 1.7 + seed) * 2), n);
 }
 
 /** Slow reference: F at explicitly edited rows (no oracle batching, float64). */

@@ -3,6 +3,7 @@
 // Its gradient dF/dR_l = V_l^T (p ⊙ (e_t - p)) * ... is computed exactly in float64.
 import { mulberry32 } from '../../src/random.js';
 import type { CleanPass, EditQuery, EditResult, NeuronOracle } from '../../src/analysis/oracle.js';
+import type { ImageContext } from '../../src/analysis/pathSearch.js';
 
 export class FakeOracle implements NeuronOracle {
   readonly layers: number[];
@@ -96,4 +97,16 @@ export function randomFake(seed: number, L = 3, F = 6, C = 4, D = 5): FakeOracle
   const W = Array.from({ length: L }, () => Float64Array.from({ length: F * D }, rnd));
   const V = Array.from({ length: L }, () => Float64Array.from({ length: C * F }, () => 2 * rnd()));
   return new FakeOracle(F, C, D, W, V, Float64Array.from({ length: C }, rnd));
+}
+
+/** Image contexts for `n` inputs x ([n, inputSize]): clean rows, the predicted class as target, F clean. */
+export async function fakeContexts(o: FakeOracle, x: Float32Array, n: number): Promise<ImageContext[]> {
+  const clean = await o.clean(x, n);
+  return Array.from({ length: n }, (_, i) => {
+    const input = x.slice(i * o.inputSize, (i + 1) * o.inputSize);
+    const acts = clean.acts.map((a) => a.slice(i * o.ffn, (i + 1) * o.ffn));
+    const logits = Array.from(clean.logits.subarray(i * o.numClasses, (i + 1) * o.numClasses));
+    const target = logits.indexOf(Math.max(...logits));
+    return { input, acts, target, fClean: o.head(o.rows(input)).p[target]! };
+  });
 }

@@ -34,6 +34,11 @@ Outputs in --out (default ./vitpath-out/trace-path-<time>):
   similarity.csv  class-to-class cosine similarity of those counts
   progress.jsonl  one line per finished image; --resume continues from it
 
+CPU use: --threads N runs N single-threaded ONNX Runtime sessions in worker threads (at most 8;
+  more threads are split among them), each taking an equal share of every batch; 0 (the default)
+  uses every core; --threads 1 runs one session on the main thread. Results do not depend on it
+  beyond float rounding (~1e-5).
+
 Examples:
   vitpath demo                                            the built-in digits model and images
   vitpath trace-path vit.onnx --images val/ --limit 100   first 100 images of an ImageFolder tree

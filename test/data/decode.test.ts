@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
+import { lcgBytes } from './lcg.js';
 import { convertChannels, decodeImage, decodeRaw, isImagePath, rgbToL } from '../../src/data/decode.js';
 import { crc32, encodePng } from '../../src/data/png.js';
 import { ExitCode, VitpathError } from '../../src/errors.js';
@@ -13,15 +14,6 @@ import { ExitCode, VitpathError } from '../../src/errors.js';
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vitpath-decode-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-function bytes(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (Math.imul(x, 1103515245) + 12345) & 0x7fffffff;
-    out[i] = (x >>> 16) & 255;
-  }
-  return out;
-}
 
 async function expectBadInput(p: Promise<unknown>, file: string): Promise<VitpathError> {
   const e = await p.then(
@@ -49,8 +41,8 @@ function withIccp(png: Buffer, profile: Buffer): Buffer {
 
 describe('decodeRaw / decodeImage', () => {
   it('returns the stored pixels of gray and RGB PNGs with their channel count', async () => {
-    const g = bytes(5 * 4, 7);
-    const rgb = bytes(5 * 4 * 3, 8);
+    const g = lcgBytes(5 * 4, 7);
+    const rgb = lcgBytes(5 * 4 * 3, 8);
     const gRaw = await decodeRaw(encodePng(5, 4, 1, g));
     const cRaw = await decodeRaw(encodePng(5, 4, 3, rgb));
     expect([gRaw.width, gRaw.height, gRaw.channels, gRaw.format]).toEqual([5, 4, 1, 'png']);
@@ -60,10 +52,10 @@ describe('decodeRaw / decodeImage', () => {
   });
 
   it('gray -> RGB replicates; RGB -> L uses Pillow\'s fixed-point weights', async () => {
-    const g = bytes(6, 9);
+    const g = lcgBytes(6, 9);
     const asRgb = await decodeImage(encodePng(3, 2, 1, g), 3);
     expect(Array.from(asRgb.data)).toEqual(Array.from(g).flatMap((v) => [v, v, v]));
-    const rgb = bytes(18, 10);
+    const rgb = lcgBytes(18, 10);
     const asL = await decodeImage(encodePng(3, 2, 3, rgb), 1);
     for (let i = 0; i < 6; i++) expect(asL.data[i]).toBe(rgbToL(rgb[i * 3]!, rgb[i * 3 + 1]!, rgb[i * 3 + 2]!));
     // the weights sum to 65536: gray pixels stay themselves; primaries hit 0.299/0.587/0.114 * 255 rounded
@@ -72,7 +64,7 @@ describe('decodeRaw / decodeImage', () => {
   });
 
   it('drops alpha from RGBA and gray+alpha PNGs', async () => {
-    const rgba = bytes(4 * 3 * 4, 11);
+    const rgba = lcgBytes(4 * 3 * 4, 11);
     const png = await sharp(Buffer.from(rgba), { raw: { width: 4, height: 3, channels: 4 } }).png().toBuffer();
     const raw = await decodeRaw(png);
     expect(raw.channels).toBe(4);
@@ -84,7 +76,7 @@ describe('decodeRaw / decodeImage', () => {
   });
 
   it('does not apply an embedded ICC profile (PIL does not either)', async () => {
-    const rgb = bytes(8 * 8 * 3, 12);
+    const rgb = lcgBytes(8 * 8 * 3, 12);
     const p3 = await sharp(Buffer.from(rgb), { raw: { width: 8, height: 8, channels: 3 } }).withIccProfile('p3').png().toBuffer();
     const profile = (await sharp(p3).metadata()).icc!;
     expect(profile.length).toBeGreaterThan(100);
@@ -98,14 +90,14 @@ describe('decodeRaw / decodeImage', () => {
 
   it('decodes JPEG files from disk', async () => {
     const f = path.join(tmp, 'ok.jpg');
-    await sharp(Buffer.from(bytes(16 * 16 * 3, 13)), { raw: { width: 16, height: 16, channels: 3 } }).jpeg().toFile(f);
+    await sharp(Buffer.from(lcgBytes(16 * 16 * 3, 13)), { raw: { width: 16, height: 16, channels: 3 } }).jpeg().toFile(f);
     const img = await decodeImage(f, 3);
     expect([img.width, img.height, img.channels, img.data.length]).toEqual([16, 16, 3, 768]);
   });
 
   it('ignores EXIF orientation (PIL.Image.open does not rotate either)', async () => {
     const f = path.join(tmp, 'rotated.jpg');
-    await sharp(Buffer.from(bytes(12 * 5 * 3, 15)), { raw: { width: 12, height: 5, channels: 3 } })
+    await sharp(Buffer.from(lcgBytes(12 * 5 * 3, 15)), { raw: { width: 12, height: 5, channels: 3 } })
       .withMetadata({ orientation: 6 })
       .jpeg()
       .toFile(f);
@@ -122,7 +114,7 @@ describe('decodeRaw / decodeImage', () => {
   });
 
   it('a truncated JPEG is bad input (PIL refuses truncated files too)', async () => {
-    const full = await sharp(Buffer.from(bytes(64 * 64 * 3, 14)), { raw: { width: 64, height: 64, channels: 3 } }).jpeg().toBuffer();
+    const full = await sharp(Buffer.from(lcgBytes(64 * 64 * 3, 14)), { raw: { width: 64, height: 64, channels: 3 } }).jpeg().toBuffer();
     const f = path.join(tmp, 'truncated.jpg');
     fs.writeFileSync(f, full.subarray(0, Math.floor(full.length / 2)));
     await expectBadInput(decodeImage(f, 3), f);

@@ -4,6 +4,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { lcgBytes } from './lcg.js';
 import { convertChannels, decodeImage, decodeRaw } from '../../src/data/decode.js';
 import { type Image8, type Interpolation, centerCrop, resample, resizeTorchvision } from '../../src/data/resize.js';
 import { toCHW } from '../../src/data/normalize.js';
@@ -11,16 +12,6 @@ import { toCHW } from '../../src/data/normalize.js';
 const REF = path.join(__dirname, 'reference');
 const SHARED = path.resolve(__dirname, '../../../shared/data');
 
-/** Same generator as the Python script: x <- (1103515245 x + 12345) mod 2^31, byte = (x >> 16) & 255. */
-function lcgBytes(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (Math.imul(x, 1103515245) + 12345) & 0x7fffffff;
-    out[i] = (x >>> 16) & 255;
-  }
-  return out;
-}
 
 function patternBytes(h: number, w: number, c: number): Uint8Array {
   const out = new Uint8Array(h * w * c);

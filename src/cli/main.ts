@@ -51,8 +51,11 @@ export function handleError(e: unknown): number {
   return ExitCode.RUNTIME;
 }
 
-const isEntry = import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('bin/vitpath.js');
-if (isEntry) {
+/**
+ * Run the CLI as a process: called by bin/vitpath.js however it was launched (npx, a global install,
+ * node_modules/.bin, a symlink, `node bin/vitpath.js`), so it never guesses from process.argv[1].
+ */
+export function runCli(argv: string[] = process.argv): void {
   // `vitpath ... | head` closes the pipe early: that is the reader's choice, not an error.
   for (const stream of [process.stdout, process.stderr]) {
     stream.on('error', (e: NodeJS.ErrnoException) => {
@@ -60,7 +63,7 @@ if (isEntry) {
       throw e;
     });
   }
-  main(process.argv).then(
+  main(argv).then(
     (code) => {
       process.exitCode = code;
     },

@@ -112,6 +112,8 @@ interface GraphKey {
   rev: number;
   /** Whether the last block runs on the class-token row alone (see sliceLastBlockRow). */
   lastRow: boolean;
+  /** The logits tensor the objective reads (a distilled model's head choice changes it). */
+  logits: string;
 }
 
 const memory = new Map<string, Promise<BuiltGraph>>();
@@ -206,6 +208,7 @@ function keyFor(kind: GraphKey['kind'], loaded: LoadedModel, layout: ViTLayout, 
     version: TOOL_VERSION,
     rev: kind === 'gradient' ? 2 : 1,
     lastRow: kind !== 'clean' && r.lastRow,
+    logits: layout.logits,
   };
 }
 

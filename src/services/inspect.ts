@@ -2,7 +2,7 @@
 // `vitpath inspect --json`: the shared envelope (model path + sha256 + layout) with file facts.
 import * as z from 'zod';
 import { loadModel } from '../onnx/model.js';
-import { locateVit } from '../vit/locate.js';
+import { prepareVitModel } from './vitModel.js';
 import type { ViTLayout } from '../vit/types.js';
 import { makeEnvelope, Stopwatch, type Envelope, type ModelInfo } from '../report/envelope.js';
 
@@ -27,7 +27,7 @@ export function inspectModel(modelPath: string, opts: InspectOptions = {}): Insp
   const loaded = loadModel(modelPath);
   clock.add('load', performance.now() - t0);
   const t1 = performance.now();
-  const layout = locateVit(loaded.proto, { output: opts.output, label: modelPath });
+  const { layout } = prepareVitModel(loaded, { output: opts.output });
   clock.add('locate', performance.now() - t1);
   const report = makeEnvelope(
     {

@@ -17,8 +17,8 @@ import { exposeOutputs } from '../onnx/rewrite/expose.js';
 import { exposeNeuronRows, defaultToken, resolveToken, type ResolvedToken, type TokenChoice } from '../onnx/rewrite/intervene.js';
 import { extractTail, type TailInput } from '../onnx/rewrite/tail.js';
 import { gateBranches, gateColumn } from '../onnx/rewrite/ablate.js';
-import { locateVit } from '../vit/locate.js';
-import type { ViTLayout } from '../vit/types.js';
+import { prepareVitModel, precisionNote } from './vitModel.js';
+import type { HeadChoice, ViTLayout } from '../vit/types.js';
 import { createSession, type ModelSession, type RuntimeOptions, type Feed } from '../runtime/session.js';
 import { fixedBatchOf, runBatched } from '../runtime/batching.js';
 import { discoverImages, checkLabelRange, describeSource, type DataSource } from '../data/sources.js';
@@ -138,6 +138,8 @@ export interface ProbeLayersOptions extends AnalyseOptions {
   limit?: number;
   /** Graph output holding the logits (default: located). */
   output?: string;
+  /** Distilled models (DeiT): probe the average of both heads (default) or one head. */
+  head?: HeadChoice;
   preprocess?: PreprocessOverrides;
   /** The options as given on the command line, for the report. */
   reportOptions?: Record<string, unknown>;
@@ -653,8 +655,10 @@ export function labelledSource(opts: Pick<ProbeLayersOptions, 'images' | 'labels
 /** Run probe-layers on a model file and an image source; returns the validated report. */
 export async function probeLayers(modelPath: string, opts: ProbeLayersOptions): Promise<ProbeLayersReport> {
   const clock = new Stopwatch();
-  const loaded = await clock.time('load', () => loadModel(modelPath));
-  const layout = await clock.time('locate', () => locateVit(loaded.proto, { output: opts.output, label: modelPath }));
+  const stored = await clock.time('load', () => loadModel(modelPath));
+  const { loaded, layout } = await clock.time('locate', () => prepareVitModel(stored, { output: opts.output, head: opts.head }));
+  const note = precisionNote(layout);
+  if (note) opts.runtime?.notice?.(note);
   const src = labelledSource(opts, layout.facts.numClasses);
   const spec = inferPreprocess(layout.inputDims, opts.preprocess);
   const batch = opts.batch ?? DEFAULTS.batch;

@@ -2,8 +2,8 @@
 // Runtime) -> path search, baselines, JAS, manipulations -> report.json + CSVs + progress.jsonl.
 import { createHash } from 'node:crypto';
 import { loadModel } from '../onnx/model.js';
-import { locateVit } from '../vit/locate.js';
-import type { ViTLayout } from '../vit/types.js';
+import type { HeadChoice, ViTLayout } from '../vit/types.js';
+import { prepareVitModel, precisionNote } from './vitModel.js';
 import { discoverImages, checkLabelRange, describeSource, type DataItem } from '../data/sources.js';
 import { inferPreprocess, describePreprocess, type PreprocessOverrides } from '../data/preprocess.js';
 import { loadBatch } from '../data/dataset.js';
@@ -47,6 +47,8 @@ export interface TracePathOptions {
   cacheDir?: string;
   /** Samples per ONNX Runtime run (default from the model size). */
   maxSamples?: number;
+  /** Distilled models (DeiT): trace the average of both heads (default) or one head. */
+  head?: HeadChoice;
 }
 
 export interface TraceHooks {
@@ -93,8 +95,10 @@ type ProgressLine = RunHeader | ({ kind: 'image' } & ImageResult);
 
 export async function tracePath(o: TracePathOptions, hooks: TraceHooks = {}): Promise<TracePathOutcome> {
   const clock = new Stopwatch();
-  const loaded = await clock.time('load', () => loadModel(o.model));
-  const layout = await clock.time('locate', () => locateVit(loaded.proto, { output: o.output, label: o.model }));
+  const stored = await clock.time('load', () => loadModel(o.model));
+  const { loaded, layout } = await clock.time('locate', () => prepareVitModel(stored, { output: o.output, head: o.head }));
+  const note = precisionNote(layout);
+  if (note) hooks.notice?.(note);
   const facts = layout.facts;
   const layers = checkLayers(layout, o.layers);
   const token = o.token ?? defaultToken(layout);
@@ -128,6 +132,7 @@ export async function tracePath(o: TracePathOptions, hooks: TraceHooks = {}): Pr
     seed: o.seed,
     shard: o.shard ?? null,
   };
+  if (layout.readout) recorded.head = layout.readout;
   // What a resumed run must share with the run that wrote progress.jsonl.
   const fingerprint = {
     model: loaded.sha256,

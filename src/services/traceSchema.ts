@@ -72,6 +72,7 @@ export const traceResultsSchema = z.object({
     topK: int,
     seed: int,
     shard: z.object({ index: int, count: int }).nullable(),
+    head: z.enum(['avg', 'cls', 'dist']).optional().describe('Distilled models: the logits F is taken from (average of both heads, or one head).'),
   }),
   images: z.array(imageResultSchema),
   summary: z.array(methodSummarySchema),

@@ -5,16 +5,20 @@ import type { ModelProto, NodeProto } from '../onnx/proto.js';
 import { Graph } from '../onnx/graph.js';
 import { attrInt, attrInts } from '../onnx/attributes.js';
 import { badInput, unsupported, usageError } from '../errors.js';
-import type { BlockLayout, Dim, LinearRef, NormRef, ViTFacts, ViTLayout } from './types.js';
+import type { BlockLayout, Dim, HeadChoice, LinearRef, NormRef, ViTFacts, ViTLayout } from './types.js';
+import { DataType } from '../onnx/proto.js';
 import { constDims, findLinears } from './linear.js';
 import { LAYOUT_OPS, matchFfn, normAfter, type FfnMatch } from './patterns.js';
 import { constInts, inferHeads, rankOf } from './shapes.js';
+import { toNumbers } from '../onnx/tensor.js';
 
 export interface LocateOptions {
   /** Graph output holding the logits; by default the [batch, classes] output a classifier head writes. */
   output?: string;
   /** How messages name the model (usually its path). */
   label?: string;
+  /** Distilled models (DeiT): read the average of both heads (default), or one head. */
+  head?: HeadChoice;
 }
 
 const WHAT_WE_LOOK_FOR =
@@ -98,62 +102,64 @@ export function locateVit(model: ModelProto, opts: LocateOptions = {}): ViTLayou
   const last = blocks[blocks.length - 1]!;
   const width = first.fc1.inFeatures;
 
-  // ---- classifier head and logits output ----
+  // ---- classifier head(s) and logits output ----
   const afterBlocks = g.descendants([last.output]);
-  const headOf = (out: string): LinearRef | undefined => {
-    let t = out;
-    for (let k = 0; k < 8; k++) {
-      const l = linears.get(t);
-      if (l) return afterBlocks.has(l.input) ? l : undefined;
-      const p = g.producerOf(t);
-      if (!p || !LAYOUT_OPS.has(p.opType) || !p.input[0]) return undefined;
-      t = p.input[0];
-    }
-    return undefined;
-  };
+  const readoutOf = (out: string) => findReadout(g, out, linears, afterBlocks);
   let logits: string;
-  let head: LinearRef;
+  let readout: Readout;
   if (opts.output !== undefined) {
     if (!g.outputNames.includes(opts.output)) {
       throw usageError(`${label}: --output ${opts.output} is not an output of the model; its outputs are: ${g.outputNames.join(', ')}.`);
     }
-    const h = headOf(opts.output);
-    if (!h) throw unsupported(`${label}: output ${opts.output} is not written by a linear classifier head after the transformer blocks; pick the logits output with --output (outputs: ${g.outputNames.join(', ')}).`);
+    const r = readoutOf(opts.output);
+    if (!r) throw unsupported(`${label}: output ${opts.output} is not written by a linear classifier head after the transformer blocks; pick the logits output with --output (outputs: ${g.outputNames.join(', ')}).`);
     logits = opts.output;
-    head = h;
+    readout = r;
   } else {
-    const cands = g.outputNames.map((o) => ({ o, h: headOf(o), dims: g.shapeOf(o)?.dims })).filter((c) => c.h);
+    const cands = g.outputNames.map((o) => ({ o, r: readoutOf(o), dims: g.shapeOf(o)?.dims })).filter((c) => c.r);
     if (cands.length === 0) {
-      const probs = g.outputNames.find((o) => ['Softmax', 'LogSoftmax'].includes(g.producerOf(o)?.opType ?? '') && headOf(g.producerOf(o)!.input[0]!));
+      const probs = g.outputNames.find((o) => ['Softmax', 'LogSoftmax'].includes(g.producerOf(o)?.opType ?? '') && readoutOf(g.producerOf(o)!.input[0]!));
       if (probs) throw unsupported(`${label}: output ${probs} holds class probabilities (a Softmax after the classifier head); vitpath needs the logits. Re-export the model without the final softmax.`);
+      const combined = g.outputNames.map((o) => describeCombination(g, o, linears, afterBlocks)).find((d) => d);
+      if (combined) throw unsupported(`${label}: the logits output ${combined}; vitpath reads one linear head, or the average of a class-token head and a distillation-token head (DeiT).`);
     }
     if (cands.length === 0) fail(`${blocks.length} transformer block(s), but no graph output is written by a linear head reading them (outputs: ${g.outputNames.join(', ')})`);
     const ranked = cands.filter((c) => c.dims?.length === 2);
     const pick = (ranked.length ? ranked : cands)[0]!;
     logits = pick.o;
-    head = pick.h!;
+    readout = pick.r!;
   }
   const extraOutputs = g.outputNames.filter((o) => o !== logits);
 
-  // ---- pooling and final norm between the last block and the head ----
-  const headPath = intersect(g.ancestors([head.input]), afterBlocks);
-  const pathNodes = order.filter((n) => n.output.some((o) => headPath.has(o)));
+  // ---- pooling and final norm between the last block and each head ----
   const tokenData = dataDescendants(g, last.output);
-  let pooling: 'cls' | 'mean' | undefined;
-  let poolRow = 0;
-  for (const n of pathNodes.filter((x) => tokenData.has(x.input[0] ?? ''))) {
-    const p = poolingOf(g, n);
-    if (p) {
-      pooling = p.kind;
-      poolRow = p.row;
-      break;
+  const pools = readout.heads.map((h) => {
+    const headPath = intersect(g.ancestors([h.input]), afterBlocks);
+    const pathNodes = order.filter((n) => n.output.some((o) => headPath.has(o)));
+    let pool: Pooling | undefined;
+    for (const n of pathNodes.filter((x) => tokenData.has(x.input[0] ?? ''))) {
+      pool = poolingOf(g, n);
+      if (pool) break;
     }
+    return { head: h, headPath, pathNodes, pool };
+  });
+  const unpooled = pools.find((p) => !p.pool);
+  if (unpooled) fail(`${blocks.length} transformer block(s) and a head, but no token pooling between them (a Gather/Slice of one token or a ReduceMean over tokens)`);
+  if (pools.length > 1 && !pools.every((p) => p.pool!.kind === 'cls') ) {
+    throw unsupported(`${label}: the logits average ${pools.length} heads pooled by ${pools.map((p) => (p.pool!.kind === 'cls' ? `token row ${p.pool!.row}` : 'mean')).join(' and ')}; vitpath reads a class-token head averaged with a distillation-token head (DeiT), each reading one token row.`);
   }
-  if (!pooling) fail(`${blocks.length} transformer block(s) and a head, but no token pooling between them (a Gather/Slice of one token or a ReduceMean over tokens)`);
+  const rowsRead = new Set(pools.map((p) => p.pool!.row));
+  if (rowsRead.size !== pools.length) throw unsupported(`${label}: the logits average ${pools.length} heads that read the same token row ${[...rowsRead].join(', ')}; vitpath reads a class-token head averaged with a distillation-token head (DeiT).`);
+  // The class head reads the lowest row (DeiT joins [class, distillation, patches]).
+  pools.sort((a, b) => a.pool!.row - b.pool!.row);
+  const main = pools[0]!;
+  const head = main.head;
+  const pooling: 'cls' | 'mean' = main.pool!.kind;
+  const poolRow = main.pool!.row;
   let finalNorm: NormRef | undefined;
-  for (const t of [last.output, ...pathNodes.flatMap((n) => n.output)]) {
-    if (!headPath.has(t)) continue;
-    finalNorm = normAfter(g, t, (o) => headPath.has(o));
+  for (const t of [last.output, ...main.pathNodes.flatMap((n) => n.output)]) {
+    if (!main.headPath.has(t)) continue;
+    finalNorm = normAfter(g, t, (o) => main.headPath.has(o));
     if (finalNorm) break;
   }
 
@@ -236,6 +242,30 @@ export function locateVit(model: ModelProto, opts: LocateOptions = {}): ViTLayou
   if (pooling === 'cls') {
     const e = extras.find((x) => x.offset === poolRow) ?? extras[0];
     if (e?.initializer) classToken = { initializer: e.initializer, row: Number.isNaN(e.offset) ? poolRow : e.offset };
+  } else if (extras[0]?.initializer && extras[0].offset === 0 && extras[0].count === 1) {
+    // Mean pooling with a class token joined anyway: the token still exists (--token cls reads it).
+    classToken = { initializer: extras[0].initializer, row: 0 };
+  }
+  let meanRows: ViTLayout['meanRows'];
+  if (pooling === 'mean') {
+    const { start, end } = main.pool!;
+    const norm = (v: number) => Math.max(0, Math.min(tokens, v < 0 ? v + tokens : v));
+    meanRows = { start: norm(start), end: norm(end) };
+    if (meanRows.end - meanRows.start < 1) fail(`the head averages token rows ${start}..${end}, which hold no token of the ${tokens}`);
+  }
+  let distillation: ViTLayout['distillation'];
+  if (pools.length === 2) {
+    const dist = pools[1]!;
+    const e = extras.find((x) => x.offset === dist.pool!.row);
+    distillation = {
+      row: dist.pool!.row,
+      clsHead: head,
+      clsLogits: head.output,
+      distHead: dist.head,
+      distLogits: dist.head.output,
+      averaged: logits,
+    };
+    if (e?.initializer) distillation.initializer = e.initializer;
   }
 
   // ---- heads ----
@@ -274,8 +304,95 @@ export function locateVit(model: ModelProto, opts: LocateOptions = {}): ViTLayou
   };
   if (conv!.input[2]) layout.patchEmbed.bias = conv!.input[2];
   if (classToken) layout.classToken = classToken;
+  if (meanRows) layout.meanRows = meanRows;
+  if (distillation) {
+    layout.distillation = distillation;
+    layout.readout = 'avg';
+  }
   if (finalNorm) layout.finalNorm = finalNorm;
-  return layout;
+  const stored = head.weight ? g.initializers.get(head.weight)?.dataType : undefined;
+  if (stored === DataType.FLOAT16) layout.precision = { stored: 'float16', analysed: 'float32' };
+  return opts.head ? selectReadout(layout, opts.head, label) : layout;
+}
+
+/**
+ * The layout reading one head of a distilled model: `logits` becomes that head's output (an inner
+ * tensor), `head`/`pooled` its linear. 'avg' keeps the model's output. Usage error on a model
+ * without a distillation head unless 'avg' (the only readout such a model has).
+ */
+export function selectReadout(layout: ViTLayout, choice: HeadChoice, label = 'model'): ViTLayout {
+  const d = layout.distillation;
+  if (!d) {
+    if (choice === 'avg') return layout;
+    throw usageError(`${label}: --head ${choice} needs a model with a class head and a distillation head (DeiT); this model has one head.`);
+  }
+  if (choice === 'avg') return { ...layout, logits: d.averaged, head: d.clsHead, pooled: d.clsHead.input, readout: 'avg' };
+  const h = choice === 'cls' ? d.clsHead : d.distHead;
+  return { ...layout, logits: choice === 'cls' ? d.clsLogits : d.distLogits, head: h, pooled: h.input, readout: choice };
+}
+
+/** The linear head(s) a logits tensor is read from: one, or two whose average it is (DeiT). */
+interface Readout {
+  heads: LinearRef[];
+}
+
+/** The linear layer after the blocks that writes `out`, through layout-only ops. */
+function singleHead(g: Graph, out: string, linears: Map<string, LinearRef>, afterBlocks: Set<string>): LinearRef | undefined {
+  let t = out;
+  for (let k = 0; k < 8; k++) {
+    const l = linears.get(t);
+    if (l) return afterBlocks.has(l.input) ? l : undefined;
+    const p = g.producerOf(t);
+    if (!p || !LAYOUT_OPS.has(p.opType) || !p.input[0]) return undefined;
+    t = p.input[0];
+  }
+  return undefined;
+}
+
+/** `out` back through layout-only ops to the first node that computes. */
+function computingProducer(g: Graph, out: string): NodeProto | undefined {
+  let t = out;
+  for (let k = 0; k < 8; k++) {
+    const p = g.producerOf(t);
+    if (!p || !LAYOUT_OPS.has(p.opType) || !p.input[0]) return p;
+    t = p.input[0];
+  }
+  return undefined;
+}
+
+function scalarConst(g: Graph, name: string | undefined): number | undefined {
+  if (!name || !g.isConstant(name)) return undefined;
+  const v = g.constantValue(name);
+  if (!v || v.data.length !== 1) return undefined;
+  return toNumbers(v)[0];
+}
+
+/** One head, or the average of two: (a + b) / 2, (a + b) * 0.5, or Mean(a, b). */
+function findReadout(g: Graph, out: string, linears: Map<string, LinearRef>, afterBlocks: Set<string>): Readout | undefined {
+  const one = singleHead(g, out, linears, afterBlocks);
+  if (one) return { heads: [one] };
+  const p = computingProducer(g, out);
+  if (!p) return undefined;
+  let pair: string[] | undefined;
+  if (p.opType === 'Mean' && p.input.length === 2) pair = [...p.input];
+  else if ((p.opType === 'Div' && scalarConst(g, p.input[1]) === 2) || (p.opType === 'Mul' && p.input.some((i) => scalarConst(g, i) === 0.5))) {
+    const sum = p.input.find((i) => !g.isConstant(i));
+    const q = sum ? computingProducer(g, sum) : undefined;
+    if (q?.opType === 'Add' && q.input.length === 2 && q.input.every((i) => i && !g.isConstant(i))) pair = [...q.input];
+  }
+  if (!pair) return undefined;
+  const heads = pair.map((t) => singleHead(g, t, linears, afterBlocks));
+  if (heads.some((h) => !h) || heads[0] === heads[1]) return undefined;
+  return { heads: heads as LinearRef[] };
+}
+
+/** For messages: an output computed from linear heads in a way vitpath does not read (a sum, a concat, ...). */
+function describeCombination(g: Graph, out: string, linears: Map<string, LinearRef>, afterBlocks: Set<string>): string | undefined {
+  const p = computingProducer(g, out);
+  if (!p) return undefined;
+  const heads = [...g.ancestors([out])].map((t) => linears.get(t)).filter((l): l is LinearRef => !!l && afterBlocks.has(l.input));
+  if (heads.length === 0) return undefined;
+  return `"${out}" is computed by ${p.opType} from ${heads.length} linear head(s) (${heads.map((h) => `${h.inFeatures}->${h.outFeatures}`).join(', ')})`;
 }
 
 /** The MatMul/Gemm node of a linear (its output is the node's output, or the bias Add's input). */
@@ -348,26 +465,45 @@ function dataSource(g: Graph, t: string): string | undefined {
   return undefined;
 }
 
-/** Whether node `n` pools tokens: a Gather/Slice of one token (cls) or a ReduceMean over tokens. */
-function poolingOf(g: Graph, n: NodeProto): { kind: 'cls' | 'mean'; row: number } | undefined {
+/** Token pooling: one row (cls), or the mean over rows [start, end) (end may be huge or negative, as Slice allows). */
+interface Pooling {
+  kind: 'cls' | 'mean';
+  row: number;
+  start: number;
+  end: number;
+}
+
+/** Whether node `n` pools tokens: a Gather/Slice of one token (cls) or a ReduceMean over tokens (of all rows, or of a Slice of them). */
+function poolingOf(g: Graph, n: NodeProto): Pooling | undefined {
   const rank = rankOf(g, n.input[0] ?? '');
   const tokenAxis = (axis: number) => axis === 1 || (rank !== undefined && rank >= 3 && axis === rank - 2) || (rank === 3 && axis === -2);
+  const tokenSlice = (s: NodeProto): { start: number; end: number } | undefined => {
+    const starts = attrInts(s, 'starts') ?? constInts(g, s.input[1]);
+    const ends = attrInts(s, 'ends') ?? constInts(g, s.input[2]);
+    const axes = attrInts(s, 'axes') ?? constInts(g, s.input[3]) ?? starts?.map((_, i) => i);
+    const steps = s.opType === 'Slice' && !attrInts(s, 'starts') ? constInts(g, s.input[4]) : undefined;
+    if (!starts || !ends || !axes) return undefined;
+    const k = axes.findIndex((a) => tokenAxis(a));
+    if (k < 0 || (steps && steps[k] !== 1)) return undefined;
+    // Other axes must be taken whole.
+    for (let i = 0; i < axes.length; i++) if (i !== k && !(starts[i] === 0 && ends[i]! >= 2 ** 31 - 1)) return undefined;
+    return { start: starts[k]!, end: ends[k]! };
+  };
   if (n.opType === 'Gather') {
     const idx = constInts(g, n.input[1]);
-    if (idx && idx.length === 1 && tokenAxis(attrInt(n, 'axis', 0))) return { kind: 'cls', row: idx[0]! };
+    if (idx && idx.length === 1 && tokenAxis(attrInt(n, 'axis', 0))) return { kind: 'cls', row: idx[0]!, start: idx[0]!, end: idx[0]! + 1 };
   }
   if (n.opType === 'Slice') {
-    const starts = attrInts(n, 'starts') ?? constInts(g, n.input[1]);
-    const ends = attrInts(n, 'ends') ?? constInts(g, n.input[2]);
-    const axes = attrInts(n, 'axes') ?? constInts(g, n.input[3]) ?? starts?.map((_, i) => i);
-    if (starts && ends && axes) {
-      const k = axes.findIndex((a) => tokenAxis(a));
-      if (k >= 0 && ends[k]! - starts[k]! === 1) return { kind: 'cls', row: starts[k]! };
-    }
+    const sl = tokenSlice(n);
+    if (sl && sl.end - sl.start === 1) return { kind: 'cls', row: sl.start, start: sl.start, end: sl.end };
   }
   if (n.opType === 'ReduceMean') {
     const axes = attrInts(n, 'axes') ?? constInts(g, n.input[1]);
-    if (axes && axes.length === 1 && tokenAxis(axes[0]!)) return { kind: 'mean', row: 0 };
+    if (axes && axes.length === 1 && tokenAxis(axes[0]!)) {
+      const p = g.producerOf(n.input[0] ?? '');
+      const sl = p?.opType === 'Slice' ? tokenSlice(p) : undefined;
+      return { kind: 'mean', row: 0, start: sl?.start ?? 0, end: sl?.end ?? Number.MAX_SAFE_INTEGER };
+    }
   }
   return undefined;
 }

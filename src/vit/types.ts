@@ -78,18 +78,54 @@ export interface ViTFacts {
   pooling: 'cls' | 'mean';
 }
 
+/** The readout of a model with a class and a distillation head: their average (the model's output) or one of them. */
+export type HeadChoice = 'avg' | 'cls' | 'dist';
+
 export interface ViTLayout {
   facts: ViTFacts;
   /** The image input of the model, [batch, channels, height, width]. */
   input: string;
   inputDims: Dim[];
+  /**
+   * The input's dims as the model declares them, when they differ from `inputDims`: symbolic
+   * channel/height/width that vitpath reads at the located sizes (the batch stays symbolic).
+   */
+  declaredInputDims?: Dim[];
   /** The logits output chosen ([batch, classes]). */
   logits: string;
   /** Other graph outputs, left as they are. */
   extraOutputs: string[];
   patchEmbed: { node: string; weight: string; bias?: string; output: string };
-  /** Class-token initializer and its row index in the token axis (cls pooling only). */
+  /**
+   * Class-token initializer and its row index in the token axis: the first extra token joined to
+   * the patches (present for mean-pooled models that concatenate one, too).
+   */
   classToken?: { initializer: string; row: number };
+  /** Mean pooling: the token rows [start, end) the head averages (all tokens, or the patches after the extra tokens). */
+  meanRows?: { start: number; end: number };
+  /**
+   * A distillation token (DeiT): a second head reads its row, and the model's output is the
+   * average of the class-token head and this one. `logits` is that average unless `readout` picks one head.
+   */
+  distillation?: {
+    row: number;
+    initializer?: string;
+    /** The class-token head and its logits tensor. */
+    clsHead: LinearRef;
+    clsLogits: string;
+    /** The distillation-token head and its logits tensor. */
+    distHead: LinearRef;
+    distLogits: string;
+    /** The averaged logits (the graph output). */
+    averaged: string;
+  };
+  /** Which logits `logits` holds for a distilled model: 'avg' (the model's output), or one head's. */
+  readout?: HeadChoice;
+  /**
+   * Set when the stored model is not float32: its float type, and that vitpath analyses it in
+   * float32 (the weights upcast exactly, see onnx/rewrite/upcast.ts).
+   */
+  precision?: { stored: 'float16'; analysed: 'float32' };
   blocks: BlockLayout[];
   finalNorm?: NormRef;
   /** Tensor the head reads: [batch, width] after pooling (and final norm). */

@@ -57,7 +57,7 @@ describe('vitpath inspect on the fixtures', () => {
       row('tokens', truth.tokens);
       row('batch', c.batch === 'dynamic' ? 'dynamic' : `fixed ${c.batch}`);
       row('opset / IR', `${c.opset} /`);
-      row('pooling', c.head === 'cls' ? 'class token' : 'mean over tokens (no class token: use --token mean)');
+      row('pooling', c.head === 'cls' ? 'class token' : `mean over all ${truth.tokens} tokens; no class token`);
       for (let i = 0; i < c.depth; i++) expect(table.stdout).toMatch(new RegExp(`│ ${i}\\s+│ ${c.linear}.*│ ${truth.tensors[`block.${i}.neuron`]} \\[`));
 
       const json = vitpath('inspect', model, '--json', '--quiet');

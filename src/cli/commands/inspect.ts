@@ -57,24 +57,37 @@ function table(head: string[], colour: boolean): Table.Table {
   });
 }
 
+/** How the head reads the tokens, and which extra tokens exist. */
+export function poolingText(l: InspectReport['model']['layout']): string {
+  const f = l.facts;
+  const cls = l.classToken ? `class token at row ${l.classToken.row} (${l.classToken.initializer})` : undefined;
+  if (f.pooling === 'cls') return `${cls ?? `class token (row ${l.classToken?.row ?? 0})`}${l.distillation ? ` and distillation token at row ${l.distillation.row}` : ''}`;
+  const r = l.meanRows ?? { start: 0, end: f.tokens };
+  const n = r.end - r.start;
+  const which = n === f.tokens ? `all ${n} tokens${cls ? ', class token included' : ''}` : `tokens ${r.start}..${r.end - 1} (${n} of ${f.tokens})`;
+  return `mean over ${which}; ${cls ? `${cls} also joined (--token cls reads it)` : 'no class token'}`;
+}
+
 /** The human summary: a facts table, then one row per block. */
 export function renderInspect(r: InspectReport, colour: boolean): string {
   const l = r.model.layout;
   const f = l.facts;
   const facts = table(['fact', 'value'], colour);
-  const poolText = f.pooling === 'cls' ? `class token (row ${l.classToken?.row ?? 0}${l.classToken ? `, ${l.classToken.initializer}` : ''})` : 'mean over tokens (no class token: use --token mean)';
+  const poolText = poolingText(l);
   facts.push(
     ['model', r.model.path],
     ['sha256', r.model.sha256],
     ['producer', f.producer || '(none)'],
     ['opset / IR', `${f.opset} / ${f.irVersion}`],
-    ['input', `${l.input} [${l.inputDims.join(', ')}]`],
+    ['input', `${l.input} [${(l.declaredInputDims ?? l.inputDims).join(', ')}]${l.declaredInputDims ? ` (read as [${l.inputDims.join(', ')}]: the position embedding fixes the image size)` : ''}`],
     ['logits output', `${l.logits} [${f.batch === 'dynamic' ? 'batch' : f.batch}, ${f.numClasses}]${l.extraOutputs.length ? `; other outputs: ${l.extraOutputs.join(', ')}` : ''}`],
     ['image', `${f.imageSize[0]}x${f.imageSize[1]}, ${f.channels} channel${f.channels === 1 ? '' : 's'}`],
     ['batch', f.batch === 'dynamic' ? 'dynamic' : `fixed ${f.batch}`],
     ['patches', `${f.numPatches}${f.patchSize !== null ? ` (patch ${f.patchSize}x${f.patchSize})` : ''}`],
     ['tokens', String(f.tokens)],
     ['pooling', poolText],
+    ...(l.distillation ? [['readout', `class head + distillation head (row ${l.distillation.row}${l.distillation.initializer ? `, ${l.distillation.initializer}` : ''}), averaged into ${l.distillation.averaged}; --head cls|dist reads one`]] : []),
+    ...(l.precision ? [['precision', `${l.precision.stored} (analysed in ${l.precision.analysed}, weights converted exactly)`]] : []),
     ['blocks', String(f.numBlocks)],
     ['width', String(f.width)],
     ['FFN width', String(f.ffnWidth)],

@@ -8,6 +8,7 @@ import { addCommonOptions, addSchemaOption, commonOptionsOf, intArg, runtimeOpti
 import { addDataOptions, preprocessOverridesOf, type DataFlags } from '../dataOptions.js';
 import { createProgress, type Progress } from '../progress.js';
 import { interactive, printJson, summary } from '../output.js';
+import type { HeadChoice } from '../../vit/types.js';
 import { COMMAND, DEFAULTS, FILES, runProbeLayers, type ProbeLayersReport } from '../../services/probeLayers.js';
 import { reportJsonSchemaText } from '../../report/schema.js';
 import type { TokenChoice } from '../../onnx/rewrite/intervene.js';
@@ -28,8 +29,11 @@ What it measures, per transformer block (0-based), over labelled images:
   neurons         mean activation, fraction of dead neurons (|a| <= --dead-threshold on every
                   image) and the mean |integrated gradient| mass of the true-class probability as
                   the block's neuron row is scaled from 0 (--steps; skip with --no-attribution).
-The row is the class token (--token cls), the patch-token mean (--token mean, the default for
-mean-pooled models) or a token index.
+The row is the class token (--token cls), the mean of the rows the head averages (--token mean,
+the default for mean-pooled models; the patch rows for class-token models) or a token index.
+Distilled models (DeiT): the lens and the ablations read the average of both heads by default;
+--head cls or --head dist reads one (dist reads the distillation row). float16 models are
+analysed in float32 with their float16 weights converted exactly.
 
 Outputs in --out (default ./vitpath-out/probe-layers-<time>):
   report.json   everything, schema versioned (print the schema with --schema)
@@ -47,6 +51,7 @@ interface ProbeFlags extends DataFlags {
   output?: string;
   folds: number;
   token?: string;
+  head?: HeadChoice;
   attribution: boolean;
   steps: number;
   l2: number;
@@ -76,7 +81,8 @@ export function registerProbeLayers(program: Command): void {
     .argument('<model>', 'the ViT as .onnx')
     .option('--output <name>', 'graph output holding the logits (default: the [batch, classes] output)')
     .addOption(new Option('--folds <k>', 'cross-validation folds of the linear probes').argParser(intArg('--folds', 2, 1000)).default(DEFAULTS.folds))
-    .option('--token <t>', 'row to read: cls, mean (patch-token average) or a token index (default follows the head)')
+    .option('--token <t>', 'row to read: cls, mean (the average of the rows a mean-pooled head reads; the patch rows otherwise) or a token index (default follows the head)')
+    .addOption(new Option('--head <h>', 'distilled models (DeiT): read the average of both heads (the model output), the class-token head or the distillation-token head').choices(['avg', 'cls', 'dist']))
     .option('--no-attribution', 'skip the integrated-gradient mass (the slowest part)')
     .addOption(new Option('--steps <m>', 'Riemann steps of the integrated gradients').argParser(intArg('--steps', 1, 10000)).default(DEFAULTS.igSteps))
     .addOption(new Option('--l2 <lambda>', 'L2 strength of the probes (mean-loss form; 1/n matches scikit-learn C=1)').argParser(nonNegFloat('--l2')).default(DEFAULTS.l2))
@@ -109,6 +115,7 @@ export function registerProbeLayers(program: Command): void {
       output: flags.output,
       folds: flags.folds,
       token: token ?? 'default',
+      head: flags.head ?? 'default',
       attribution: flags.attribution,
       steps: flags.steps,
       l2: flags.l2,
@@ -126,6 +133,7 @@ export function registerProbeLayers(program: Command): void {
       output: flags.output,
       folds: flags.folds,
       token,
+      head: flags.head,
       attribution: flags.attribution,
       igSteps: flags.steps,
       l2: flags.l2,

@@ -14,17 +14,23 @@ import { reportJsonSchemaText } from '../../report/schema.js';
 import { BASELINES, type BaselineName } from '../../analysis/baselines.js';
 import { usageError } from '../../errors.js';
 import type { Envelope } from '../../report/envelope.js';
+import type { HeadChoice } from '../../vit/types.js';
 import '../../services/traceSchema.js';
 
 const HELP_AFTER = `
 The method (Wang et al., "Discovering Influential Neuron Path in Vision Transformers", ICLR 2025):
-  A neuron is one FFN hidden unit after the activation, at the class token. Layer by layer, the
+  A neuron is one FFN hidden unit after the activation, at the class token (for mean-pooled
+  models, averaged over the rows the head averages; --token overrides). Layer by layer, the
   search picks the neuron whose Joint Attribution Score (integrated gradients of the target-class
   probability while the neurons are scaled from 0 to their clean values, --steps Riemann steps)
   is largest together with the neurons already chosen: one neuron per layer, the path.
   Baselines get the same scores: activation (largest activation), influence (input scaled),
   ig-layer (per-layer integrated gradients) and random. Each path is then removed (set to 0) and
   enhanced (doubled) to see how much the target probability depends on it.
+
+Distilled models (DeiT, a class and a distillation head averaged): F is taken from the averaged
+  logits by default; --head cls or --head dist explains one head (dist reads the distillation row).
+float16 models are analysed in float32 with their float16 weights converted exactly (one notice).
 
 Outputs in --out (default ./vitpath-out/trace-path-<time>):
   report.json     everything, schema versioned (print the schema with --schema)
@@ -57,6 +63,7 @@ interface TraceFlags extends DataFlags {
   baselines: string;
   topK: number;
   token?: string;
+  head?: HeadChoice;
   layers?: string;
   shard?: string;
   resume: boolean;
@@ -102,7 +109,8 @@ export function registerTracePath(program: Command): void {
     .addOption(new Option('--jas <form>', 'JAS form used to choose and rank: product (official code) or sum (integrated gradients)').choices(['product', 'sum']).default('product'))
     .option('--baselines <list>', `comma list of ${BASELINES.join(', ')}, or all / none`, 'all')
     .addOption(new Option('--top-k <k>', 'candidates recorded per layer (at least 5)').argParser(intArg('--top-k', 1, 100000)).default(5))
-    .option('--token <t>', 'neuron row: cls, mean (patch-token average, for mean-pooled models) or a token index (default follows the head)')
+    .option('--token <t>', 'neuron row: cls, mean (the average of the rows a mean-pooled head reads; the patch rows otherwise) or a token index (default follows the head)')
+    .addOption(new Option('--head <h>', 'distilled models (DeiT): explain the average of both heads (the model output), the class-token head or the distillation-token head').choices(['avg', 'cls', 'dist']))
     .option('--layers <list>', 'blocks to search, e.g. 0-5 or 0,2,4 (default all)')
     .addOption(new Option('--shard <K/N>', 'process every N-th image starting at K (job arrays)').argParser(parseShard))
     .option('--resume', 'continue an interrupted run in --out from its progress.jsonl', false)
@@ -132,6 +140,7 @@ export function registerTracePath(program: Command): void {
       baselines: parseBaselines(flags.baselines),
       topK: flags.topK,
       token: parseToken(flags.token),
+      head: flags.head,
       layers: flags.layers ? parseLayerList(flags.layers) : undefined,
       batch: common.batch,
       seed: common.seed,

@@ -14,8 +14,9 @@
 //                                                             s = 0 is the override form, o = 0 the
 //                                                             scale form; dF/do_l = dF/d n'[:,t])
 //   affine,   'mean':   n'[:,p] = n[:,p] + (s_l - 1) * m + o_l
-// 'mean' is the token for mean-pooled models (whose head reads the average of the patch tokens):
-// the intervened quantity is the patch-token MEAN of each neuron. Override sets that mean to u_l
+// 'mean' is the token for mean-pooled models (whose head reads the average of the patch tokens, or
+// of all tokens when a joined class token is averaged too): the intervened quantity is the MEAN
+// over the rows the head averages (layout.meanRows; for class-token models, the patch rows). Override sets that mean to u_l
 // and keeps each token's deviation from the mean as computed; since d n'/d n = I - (1/P) 1 1^T on
 // the patch rows, no gradient flows through the mean either. Scale multiplies the mean by u_l,
 // again keeping the deviations. With u_l = m (override) or u_l = 1 (scale) every form reproduces
@@ -61,8 +62,12 @@ export interface Intervention {
   layers: number[];
 }
 
-/** 'cls' for class-token models, 'mean' for mean-pooled ones. */
+/**
+ * The row the head reads: 'cls' for class-token models, 'mean' for mean-pooled ones (even when
+ * they join a class token), and the distillation row when a distilled model's readout is that head.
+ */
 export function defaultToken(layout: ViTLayout): TokenChoice {
+  if (layout.readout === 'dist' && layout.distillation) return layout.distillation.row;
   return layout.facts.pooling === 'mean' || !layout.classToken ? 'mean' : 'cls';
 }
 
@@ -78,8 +83,10 @@ export function resolveToken(layout: ViTLayout, token: TokenChoice): ResolvedTok
     return { kind: 'row', row: layout.classToken.row };
   }
   if (token === 'mean') {
-    const cls = layout.classToken?.row;
-    const rows = Array.from({ length: T }, (_, i) => i).filter((i) => i !== cls);
+    // The rows the head averages; for class-token models the patch rows (every row but the extra tokens).
+    if (layout.meanRows) return { kind: 'mean', rows: Array.from({ length: layout.meanRows.end - layout.meanRows.start }, (_, i) => layout.meanRows!.start + i) };
+    const extra = new Set([layout.classToken?.row, layout.distillation?.row]);
+    const rows = Array.from({ length: T }, (_, i) => i).filter((i) => !extra.has(i));
     return { kind: 'mean', rows };
   }
   if (!Number.isInteger(token) || token < -T || token >= T) throw usageError(`token index ${token} is outside 0..${T - 1} (the model has ${T} tokens).`);

@@ -6,6 +6,7 @@ import { hasFloat16, upcastFloat16 } from '../onnx/rewrite/upcast.js';
 import { locateVit } from '../vit/locate.js';
 import type { Dim, HeadChoice, ViTLayout } from '../vit/types.js';
 import { setInputDims } from '../onnx/rewrite/inputDims.js';
+import { exposeOutputs } from '../onnx/rewrite/expose.js';
 
 export interface VitModelOptions {
   /** Graph output holding the logits (default: located). */
@@ -28,8 +29,8 @@ export function precisionNote(layout: ViTLayout): string | null {
 /**
  * Locate the layout on the stored model, then: declare the image input's symbolic channel and
  * spatial dims with the sizes the layout found (optimum exports declare every axis dynamic, though
- * the position embedding fixes the image size; the batch stays symbolic), and upcast float16
- * graphs. Names are unchanged, so the layout holds for the returned graph.
+ * the position embedding fixes the image size; the batch stays symbolic), make a chosen DeiT
+ * head's logits a graph output, and upcast float16 graphs. Names are unchanged, so the layout holds for the returned graph.
  */
 export function prepareVitModel(loaded: LoadedModel, opts: VitModelOptions = {}): VitModel {
   let layout = locateVit(loaded.proto, { output: opts.output, label: loaded.path, head: opts.head });
@@ -39,6 +40,8 @@ export function prepareVitModel(loaded: LoadedModel, opts: VitModelOptions = {})
     proto = setInputDims(proto, layout.input, pinned);
     layout = { ...layout, inputDims: pinned, declaredInputDims: layout.inputDims };
   }
+  // One head of a distilled model: its logits become a graph output like any model's logits.
+  if (!proto.graph!.output.some((o) => o.name === layout.logits)) proto = exposeOutputs(proto, [layout.logits]);
   if (hasFloat16(proto)) {
     proto = upcastFloat16(proto).model;
     if (!layout.precision) layout.precision = { stored: 'float16', analysed: 'float32' };

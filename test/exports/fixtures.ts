@@ -16,7 +16,7 @@ export interface ManifestEntry {
   opset: number;
   bytes: number;
   sha256: string;
-  input: { kind: string; images: string; dtype: 'float32' | 'float16' };
+  input: { kind: string; images: string; referenceImages: string; dtype: 'float32' | 'float16'; dynamicAxes: string };
   nearTies: { setting: string; image: number; layer: number; margin: number }[];
 }
 

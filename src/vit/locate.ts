@@ -138,7 +138,7 @@ export function locateVit(model: ModelProto, opts: LocateOptions = {}): ViTLayou
     const pathNodes = order.filter((n) => n.output.some((o) => headPath.has(o)));
     let pool: Pooling | undefined;
     for (const n of pathNodes.filter((x) => tokenData.has(x.input[0] ?? ''))) {
-      pool = poolingOf(g, n);
+      pool = poolingOf(g, n, label);
       if (pool) break;
     }
     return { head: h, headPath, pathNodes, pool };
@@ -474,19 +474,19 @@ interface Pooling {
 }
 
 /** Whether node `n` pools tokens: a Gather/Slice of one token (cls) or a ReduceMean over tokens (of all rows, or of a Slice of them). */
-function poolingOf(g: Graph, n: NodeProto): Pooling | undefined {
+function poolingOf(g: Graph, n: NodeProto, label = 'model'): Pooling | undefined {
   const rank = rankOf(g, n.input[0] ?? '');
   const tokenAxis = (axis: number) => axis === 1 || (rank !== undefined && rank >= 3 && axis === rank - 2) || (rank === 3 && axis === -2);
-  const tokenSlice = (s: NodeProto): { start: number; end: number } | undefined => {
+  /** The token rows a Slice keeps: undefined when it leaves the token axis whole, 'unreadable' when it is not a plain range of it. */
+  const tokenSlice = (s: NodeProto): { start: number; end: number } | 'unreadable' | undefined => {
     const starts = attrInts(s, 'starts') ?? constInts(g, s.input[1]);
     const ends = attrInts(s, 'ends') ?? constInts(g, s.input[2]);
     const axes = attrInts(s, 'axes') ?? constInts(g, s.input[3]) ?? starts?.map((_, i) => i);
-    const steps = s.opType === 'Slice' && !attrInts(s, 'starts') ? constInts(g, s.input[4]) : undefined;
-    if (!starts || !ends || !axes) return undefined;
+    const steps = !attrInts(s, 'starts') && s.input[4] ? constInts(g, s.input[4]) : undefined;
+    if (!starts || !ends || !axes) return 'unreadable';
     const k = axes.findIndex((a) => tokenAxis(a));
-    if (k < 0 || (steps && steps[k] !== 1)) return undefined;
-    // Other axes must be taken whole.
-    for (let i = 0; i < axes.length; i++) if (i !== k && !(starts[i] === 0 && ends[i]! >= 2 ** 31 - 1)) return undefined;
+    if (k < 0) return undefined;
+    if (steps && steps[k] !== 1) return 'unreadable';
     return { start: starts[k]!, end: ends[k]! };
   };
   if (n.opType === 'Gather') {
@@ -495,13 +495,16 @@ function poolingOf(g: Graph, n: NodeProto): Pooling | undefined {
   }
   if (n.opType === 'Slice') {
     const sl = tokenSlice(n);
-    if (sl && sl.end - sl.start === 1) return { kind: 'cls', row: sl.start, start: sl.start, end: sl.end };
+    if (sl && sl !== 'unreadable' && sl.end - sl.start === 1) return { kind: 'cls', row: sl.start, start: sl.start, end: sl.end };
   }
   if (n.opType === 'ReduceMean') {
     const axes = attrInts(n, 'axes') ?? constInts(g, n.input[1]);
     if (axes && axes.length === 1 && tokenAxis(axes[0]!)) {
       const p = g.producerOf(n.input[0] ?? '');
       const sl = p?.opType === 'Slice' ? tokenSlice(p) : undefined;
+      if (sl === 'unreadable') {
+        throw unsupported(`${label}: the head averages tokens after a Slice that is not a plain range of token rows (node "${p!.name || p!.output[0]}"); vitpath reads a mean over all tokens or over rows start..end.`);
+      }
       return { kind: 'mean', row: 0, start: sl?.start ?? 0, end: sl?.end ?? Number.MAX_SAFE_INTEGER };
     }
   }

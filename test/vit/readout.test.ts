@@ -26,13 +26,14 @@ function thrown(f: () => unknown): VitpathError {
   throw new Error('did not throw');
 }
 
-/** `model` with node `n`'s input k replaced by a new scalar float initializer of value v. */
-function withScalarInput(model: ModelProto, producerOf: string, k: number, v: number): ModelProto {
+/** `model` with input k of the node writing `producerOf` replaced by a new initializer. */
+function withInput(model: ModelProto, producerOf: string, k: number, data: Float32Array | BigInt64Array, dims: number[]): ModelProto {
   const g = model.graph!;
-  const node = g.node.map((n) => (n.output.includes(producerOf) ? create(NodeProtoSchema, { ...n, input: n.input.map((x, i) => (i === k ? 'edited_scalar' : x)) }) : n));
-  const initializer = [...g.initializer, hostToTensor('edited_scalar', Float32Array.of(v), [])];
+  const node = g.node.map((n) => (n.output.includes(producerOf) ? create(NodeProtoSchema, { ...n, input: n.input.map((x, i) => (i === k ? 'edited_input' : x)) }) : n));
+  const initializer = [...g.initializer, hostToTensor('edited_input', data, dims)];
   return create(ModelProtoSchema, { ...model, graph: create(GraphProtoSchema, { ...g, node, initializer }) });
 }
+const withScalarInput = (model: ModelProto, producerOf: string, k: number, v: number) => withInput(model, producerOf, k, Float32Array.of(v), []);
 
 describe('DeiT: a class head and a distillation head averaged', () => {
   const { proto } = load('deit-distilled');
@@ -102,6 +103,16 @@ describe('class token joined, mean pooling', () => {
     expect(l.meanRows).toEqual({ start: 1, end: 17 });
     expect(resolveToken(l, 'mean')).toEqual({ kind: 'mean', rows: Array.from({ length: 16 }, (_, i) => i + 1) });
     expect(resolveToken(l, 'cls')).toEqual({ kind: 'row', row: 0 });
+  });
+});
+
+describe('mean pooling after a Slice that is not a range of rows', () => {
+  it('is unsupported (3), naming the Slice', () => {
+    const { proto } = load('cls-meanpool-patches');
+    const slice = proto.graph!.node.find((n) => n.opType === 'Slice' && new Graph(proto).consumersOf(n.output[0]!).some((c) => c.opType === 'ReduceMean'))!;
+    const e = thrown(() => locateVit(withInput(proto, slice.output[0]!, 4, BigInt64Array.of(2n), [1]), { label: 'p.onnx' }));
+    expect(e.exitCode).toBe(ExitCode.UNSUPPORTED);
+    expect(e.message).toMatch(/p\.onnx: the head averages tokens after a Slice that is not a plain range of token rows \(node "\/Slice"\)/);
   });
 });
 

@@ -7,7 +7,8 @@
 // dF/dR_l with every row held at its clean value (do-intervention); every candidate's product-JAS
 // score at every layer of the layer-progressive search (20 left-Riemann steps) and the path it
 // picks; the path's JAS in both forms and its completeness gap. Tolerances: logits 1e-4 absolute;
-// everything else 1e-4 relative to the vector's largest entry. A layer whose reference margin
+// rows, gradients and scores 1e-4 relative to the vector's largest entry; JAS 1e-4 relative; the
+// completeness gap (a difference of two probabilities, so float32 cancellation) 1e-6 absolute. A layer whose reference margin
 // (best vs runner-up) is below the reference's near-tie threshold is reported, not required to
 // agree; the scripts' manifest lists such layers (none in the committed fixtures).
 import * as fs from 'node:fs';
@@ -116,16 +117,17 @@ describe.each(Object.entries(manifest))('%s matches PyTorch autograd', (name, en
       // JAS of the reference path (both forms) and the completeness gap.
       const scored = await scorePaths(oracle, ctxs, refs.map((r) => [r.path]), doc.steps);
       let dJas = 0;
+      let dGap = 0;
       refs.forEach((r, i) => {
         const s = scored[i]![0]!;
-        for (const [a, b] of [
-          [s.jasProduct, r.jas.product],
-          [s.jasSum, r.jas.sum],
-          [s.completenessGap, r.jas.completenessGap],
-        ] as const) dJas = Math.max(dJas, Math.abs(a - b) / Math.max(Math.abs(b), 1e-3));
+        dJas = Math.max(dJas, Math.abs(s.jasProduct - r.jas.product) / Math.abs(r.jas.product), Math.abs(s.jasSum - r.jas.sum) / Math.abs(r.jas.sum));
+        dGap = Math.max(dGap, Math.abs(s.completenessGap - r.jas.completenessGap));
       });
       m.maxRelJasErr = dJas;
+      m.maxAbsGapErr = dGap;
       expect(dJas).toBeLessThan(TOL);
+      // The gap is a difference of two float32 probabilities (each within ~1e-7 of exact): absolute.
+      expect(dGap).toBeLessThan(1e-6);
       metrics[`${name} (${settingName(setting)})`] = m;
     } finally {
       await oracle.release();

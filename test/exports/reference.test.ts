@@ -12,6 +12,7 @@
 // (best vs runner-up) is below the reference's near-tie threshold is reported, not required to
 // agree; the scripts' manifest lists such layers (none in the committed fixtures).
 import * as fs from 'node:fs';
+import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openVitModel } from '../../src/services/vitModel.js';
@@ -33,6 +34,22 @@ afterAll(() => {
 function settingName(s: RefSetting): string {
   return s.head === 'model' ? `token ${s.token}` : `token ${s.token}, head ${s.head}`;
 }
+
+describe('the committed export fixtures', () => {
+  it('match their manifest (file, sha256, size) and stay small', () => {
+    let total = 0;
+    for (const [name, e] of Object.entries(manifest)) {
+      const bytes = fs.readFileSync(path.join(EXPORTS, e.file));
+      expect(createHash('sha256').update(bytes).digest('hex'), name).toBe(e.sha256);
+      expect(bytes.length).toBe(e.bytes);
+      expect(bytes.length).toBeLessThan(160 * 1024);
+      expect(readReference(e).model).toBe(e.file);
+      total += bytes.length + fs.statSync(path.join(EXPORTS, e.reference)).size;
+    }
+    expect(Object.keys(manifest).sort()).toEqual(['cls-meanpool', 'cls-meanpool-patches', 'deit-distilled', 'hf-vit', 'hf-vit-fp16', 'timm-vit-gelu20', 'timm-vit-gelu20-tanh']);
+    expect(total).toBeLessThan(1.5 * 1024 * 1024);
+  });
+});
 
 describe.each(Object.entries(manifest))('%s matches PyTorch autograd', (name, entry) => {
   const doc = readReference(entry);

@@ -145,7 +145,7 @@ export function locateVit(model: ModelProto, opts: LocateOptions = {}): ViTLayou
   });
   const unpooled = pools.find((p) => !p.pool);
   if (unpooled) fail(`${blocks.length} transformer block(s) and a head, but no token pooling between them (a Gather/Slice of one token or a ReduceMean over tokens)`);
-  if (pools.length > 1 && !pools.every((p) => p.pool!.kind === 'cls') ) {
+  if (pools.length > 1 && !pools.every((p) => p.pool!.kind === 'cls')) {
     throw unsupported(`${label}: the logits average ${pools.length} heads pooled by ${pools.map((p) => (p.pool!.kind === 'cls' ? `token row ${p.pool!.row}` : 'mean')).join(' and ')}; vitpath reads a class-token head averaged with a distillation-token head (DeiT), each reading one token row.`);
   }
   const rowsRead = new Set(pools.map((p) => p.pool!.row));

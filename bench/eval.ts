@@ -31,7 +31,7 @@ interface Case {
   /** The accuracy pass: decode + preprocess + inference, images per second. */
   evaluateImagesPerSecond: number;
   batch1: { medianMs: number; p90Ms: number; minMs: number } | null;
-  batched: { batch: number; medianMs: number; p90Ms: number; imagesPerSecond: number };
+  batched: { batch: number; medianMs: number; p90Ms: number; minMs: number; imagesPerSecond: number };
   /** 1-minute load average before and after the case (the machine may be shared). */
   loadAverage: [number, number];
 }
@@ -61,7 +61,7 @@ async function runCase(name: string, model: string, images: string, threads: num
     accuracy: r.accuracy?.top1 ?? null,
     evaluateImagesPerSecond: Math.round(report.results.images.count / (report.timings.phases.evaluate! / 1000)),
     batch1: l.batch1 ? { medianMs: r3(l.batch1.medianMs), p90Ms: r3(l.batch1.p90Ms), minMs: r3(l.batch1.minMs) } : null,
-    batched: { batch: l.batched.batch, medianMs: r3(l.batched.medianMs), p90Ms: r3(l.batched.p90Ms), imagesPerSecond: Math.round(l.batched.imagesPerSecond) },
+    batched: { batch: l.batched.batch, medianMs: r3(l.batched.medianMs), p90Ms: r3(l.batched.p90Ms), minMs: r3(l.batched.minMs), imagesPerSecond: Math.round(l.batched.imagesPerSecond) },
     loadAverage: [Math.round(load0 * 100) / 100, Math.round(os.loadavg()[0]! * 100) / 100],
   };
   process.stderr.write(`${name}, ${threads} thread(s): ${JSON.stringify(c)}\n`);

@@ -184,8 +184,8 @@ function accuracyRecord(e: ClassifierEvaluation): ModelEval['accuracy'] {
 
 function comparisonRecord(c: ClassifierComparison, model: ModelEval, reference: ModelEval): NonNullable<EvalResults['comparison']> {
   const p = c.paired;
-  const ml = model.latency?.batched.medianMs;
-  const rl = reference.latency?.batched.medianMs;
+  const ml = model.latency?.batched.imagesPerSecond;
+  const rl = reference.latency?.batched.imagesPerSecond;
   return {
     images: c.count,
     agreed: c.agreed,
@@ -193,7 +193,7 @@ function comparisonRecord(c: ClassifierComparison, model: ModelEval, reference: 
     meanKl: c.meanKl,
     maxAbsProbDiff: c.maxAbsProbDiff,
     accuracyDifference: p ? { labelled: p.n, difference: p.difference, interval: p.interval, referenceOnly: p.referenceOnly, modelOnly: p.modelOnly, mcnemarP: p.mcnemarP } : null,
-    speedup: ml !== undefined && rl !== undefined ? rl / ml : null,
+    speedup: ml !== undefined && rl !== undefined ? ml / rl : null,
   };
 }
 
@@ -212,7 +212,7 @@ export function evaluateChecks(o: Pick<EvalOptions, 'minAccuracy' | 'maxDrop'>, 
   return checks;
 }
 
-/** The exit-5 error for the first failed check of a report, or null when every check passed. */
+/** The exit-5 error naming every failed check of a report, or null when every check passed. */
 export function checkFailure(report: EvalReport, where?: string): VitpathError | null {
   const failed = report.results.checks.filter((c) => !c.passed);
   if (failed.length === 0) return null;

@@ -77,7 +77,7 @@ export const comparisonSchema = z.object({
     })
     .nullable()
     .describe('null when no image has a label.'),
-  speedup: num.nullable().describe('Reference median ms / model median ms at the throughput batch; null without latency.'),
+  speedup: num.nullable().describe('Model images/s over reference images/s at the throughput batch; null without latency.'),
 });
 
 export const checkSchema = z.object({

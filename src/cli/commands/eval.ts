@@ -181,7 +181,7 @@ export function renderEval(report: EvalReport, colour: boolean): string {
     let s = `agreement ${pct(c.agreement)} (${count(c.agreed)}/${count(c.images)}), mean KL(ref||model) ${sci(c.meanKl)}, max |Δp| ${sci(c.maxAbsProbDiff)}`;
     const d = c.accuracyDifference;
     if (d) s += `\naccuracy difference ${(d.difference * 100).toFixed(2)} points [${(d.interval.low * 100).toFixed(2)}, ${(d.interval.high * 100).toFixed(2)}] (model right / reference right on ${d.modelOnly} / ${d.referenceOnly} discordant images, McNemar p = ${d.mcnemarP.toPrecision(3)})`;
-    if (c.speedup !== null) s += `\nspeed-up over the reference ${c.speedup.toFixed(2)}x at batch ${r.model.latency!.batched.batch}`;
+    if (c.speedup !== null) s += `\nthroughput ${c.speedup.toFixed(2)}x the reference's (images/s)`;
     lines.push(s);
   }
   for (const k of r.checks) lines.push(`check ${k.check} ${k.threshold}: ${k.passed ? 'passed' : 'FAILED'} (${k.check === 'min-accuracy' ? `${k.value.toFixed(2)}%` : `drop ${k.value.toFixed(2)} points`})`);

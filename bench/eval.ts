@@ -1,7 +1,8 @@
 // Benchmark: `vitpath eval`'s latency and throughput figures, through the eval service itself, on
 // CPU for vit-mnist (../shared, over the 10,000 MNIST test images, so the accuracy pass is timed too)
 // and a generated ViT-S/16-sized model (width 384, 12 blocks, FFN 1536, 224x224, 1000 classes, random
-// weights; over the 20 ImageNet sample photos of ../shared, or the fixture images without it).
+// weights; over the 20 ImageNet sample photos of ../shared, or the fixture images without it; batch
+// at most 8, at most 10 timed runs).
 // Run: npm run build:tools && node dist-tools/bench/eval.js [--threads 1,2] [--warmup 5] [--repeat 50] [--batch 32] [--models mnist,vits16] [--no-write]
 // Results: bench/eval.results.json and the "eval" section of BENCHMARKS.md.
 import * as fs from 'node:fs';
@@ -42,6 +43,7 @@ function arg(args: string[], k: string, d: string): string {
 }
 
 const r3 = (x: number) => Math.round(x * 1000) / 1000;
+const r2 = (x: number) => Math.round(x * 100) / 100;
 
 async function runCase(name: string, model: string, images: string, threads: number, o: { batch: number; warmup: number; repeat: number }): Promise<Case> {
   const load0 = os.loadavg()[0]!;
@@ -59,9 +61,9 @@ async function runCase(name: string, model: string, images: string, threads: num
     parameters: r.facts.parameters,
     bytes: r.facts.bytes.total,
     accuracy: r.accuracy?.top1 ?? null,
-    evaluateImagesPerSecond: Math.round(report.results.images.count / (report.timings.phases.evaluate! / 1000)),
+    evaluateImagesPerSecond: r2(report.results.images.count / (report.timings.phases.evaluate! / 1000)),
     batch1: l.batch1 ? { medianMs: r3(l.batch1.medianMs), p90Ms: r3(l.batch1.p90Ms), minMs: r3(l.batch1.minMs) } : null,
-    batched: { batch: l.batched.batch, medianMs: r3(l.batched.medianMs), p90Ms: r3(l.batched.p90Ms), minMs: r3(l.batched.minMs), imagesPerSecond: Math.round(l.batched.imagesPerSecond) },
+    batched: { batch: l.batched.batch, medianMs: r3(l.batched.medianMs), p90Ms: r3(l.batched.p90Ms), minMs: r3(l.batched.minMs), imagesPerSecond: r2(l.batched.imagesPerSecond) },
     loadAverage: [Math.round(load0 * 100) / 100, Math.round(os.loadavg()[0]! * 100) / 100],
   };
   process.stderr.write(`${name}, ${threads} thread(s): ${JSON.stringify(c)}\n`);
@@ -86,8 +88,8 @@ async function main(): Promise<void> {
       saveModel(synthVitModel(vitSmall16Config), file);
       const photos = path.join(SHARED, 'data/imagenet-sample');
       const images = fs.existsSync(photos) ? photos : path.join(root, 'fixtures/images');
-      // 224x224 inputs are slow on CPU: fewer timed runs at the batch.
-      for (const t of threadList) cases.push(await runCase('vit-s16 (synthetic)', file, images, t, { ...o, repeat: Math.min(o.repeat, 10), warmup: Math.min(o.warmup, 2) }));
+      // 224x224 inputs are slow on CPU: a batch of at most 8 and fewer runs.
+      for (const t of threadList) cases.push(await runCase('vit-s16 (synthetic)', file, images, t, { batch: Math.min(o.batch, 8), repeat: Math.min(o.repeat, 10), warmup: Math.min(o.warmup, 2) }));
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -6,6 +6,8 @@ export const ExitCode = {
   BAD_INPUT: 2,
   UNSUPPORTED: 3,
   RUNTIME: 4,
+  /** A check the user asked for failed (e.g. eval --min-accuracy, --max-drop); the reports are written. */
+  CHECK_FAILED: 5,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -23,3 +25,4 @@ export const usageError = (msg: string) => new VitpathError(ExitCode.USAGE, msg)
 export const badInput = (msg: string, cause?: unknown) => new VitpathError(ExitCode.BAD_INPUT, msg, { cause });
 export const unsupported = (msg: string) => new VitpathError(ExitCode.UNSUPPORTED, msg);
 export const runtimeError = (msg: string, cause?: unknown) => new VitpathError(ExitCode.RUNTIME, msg, { cause });
+export const checkFailed = (msg: string) => new VitpathError(ExitCode.CHECK_FAILED, msg);

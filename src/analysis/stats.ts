@@ -121,7 +121,7 @@ export function klDivergenceFromLogits(logitsP: NumArray, logitsQ: NumArray, n: 
   const out = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     let s = 0;
-    for (let c = i * k, e = c + k; c < e; c++) s += Math.exp(lp[c]) * (lp[c] - lq[c]);
+    for (let c = i * k, e = c + k; c < e; c++) if (lp[c] !== -Infinity) s += Math.exp(lp[c]) * (lp[c] - lq[c]); // 0·log 0 = 0
     out[i] = Math.max(0, s); // clamp tiny negative rounding
   }
   return out;
@@ -191,6 +191,22 @@ export function median(a: ArrayLike<number>): number {
   if (n === 0) return NaN;
   const s = Float64Array.from(a as ArrayLike<number>).sort();
   return n % 2 === 1 ? s[(n - 1) >> 1] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+/**
+ * The q-quantile (0 <= q <= 1) with linear interpolation between order statistics, as numpy's
+ * default np.quantile: position q·(n-1) in the sorted values. NaN when empty. Does not modify `a`.
+ */
+export function quantile(a: ArrayLike<number>, q: number): number {
+  if (!(q >= 0 && q <= 1)) throw usageError(`quantile: q must be in [0, 1] (got ${q})`);
+  const n = a.length;
+  if (n === 0) return NaN;
+  const s = Float64Array.from(a as ArrayLike<number>).sort();
+  const pos = q * (n - 1);
+  const lo = Math.floor(pos);
+  const hi = Math.min(n - 1, lo + 1);
+  const f = pos - lo;
+  return f === 0 ? s[lo] : s[lo] + (s[hi] - s[lo]) * f;
 }
 
 // ---------------------------------------------------------------------------------------------

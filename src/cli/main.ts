@@ -17,7 +17,8 @@ export function buildProgram(): Command {
     'after',
     `
 Exit codes: 0 success, 1 usage error, 2 bad input (model, images, labels),
-            3 unsupported model or operator, 4 runtime failure.
+            3 unsupported model or operator, 4 runtime failure,
+            5 a check the user asked for failed (eval --min-accuracy, --max-drop).
 Start with:  vitpath demo            (trace-path on the built-in digits model)
              vitpath inspect model.onnx`,
   );

@@ -26,7 +26,8 @@ import { iterateBatches } from '../data/dataset.js';
 import { inferPreprocess, describePreprocess, type PreprocessOverrides } from '../data/preprocess.js';
 import { NeuronGradientEngine } from '../analysis/gradientEngine.js';
 import { crossValidateProbe } from '../analysis/linearProbe.js';
-import { argmax, blockInfluence, klDivergenceFromLogits, logSoftmax } from '../analysis/stats.js';
+import { blockInfluence, klDivergenceFromLogits } from '../analysis/stats.js';
+import { scoreLogits } from '../analysis/classify.js';
 import { lineChartSvg } from '../report/svgChart.js';
 import { makeEnvelope, runtimeInfo, Stopwatch, type Envelope, type ModelInfo } from '../report/envelope.js';
 import { registerReportSchema } from '../report/schema.js';
@@ -175,20 +176,6 @@ export function tokenRows(x: Float32Array, b: number, T: number, D: number, tok:
     }
   }
   return out;
-}
-
-/** Correct predictions and summed true-class probability of logits [n, K] against labels. */
-export function scoreLogits(logits: ArrayLike<number>, n: number, K: number, labels: ArrayLike<number>): { correct: number; probSum: number; probs: Float64Array } {
-  const ls = logSoftmax(logits, n, K);
-  let correct = 0;
-  let probSum = 0;
-  const probs = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    if (argmax(logits, i * K, i * K + K) === labels[i]) correct++;
-    probs[i] = Math.exp(ls[i * K + labels[i]!]!);
-    probSum += probs[i]!;
-  }
-  return { correct, probSum, probs };
 }
 
 /** Accuracy of always predicting the most frequent label. */

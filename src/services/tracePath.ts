@@ -13,6 +13,7 @@ import type { CsvRow } from '../report/csv.js';
 import { badInput, usageError } from '../errors.js';
 import { BASELINES, type BaselineName } from '../analysis/baselines.js';
 import type { JasForm } from '../analysis/jas.js';
+import { labelledAccuracy } from '../analysis/classify.js';
 import { checkLayers, defaultToken, resolveToken, type TokenChoice } from '../onnx/rewrite/intervene.js';
 import type { ProviderChoice } from '../runtime/session.js';
 import { traceChunk, summarizeMethods, classSummary, type ImageResult, type MethodName, type TargetChoice, type TraceSettings } from './traceCore.js';
@@ -195,7 +196,6 @@ export async function tracePath(o: TracePathOptions, hooks: TraceHooks = {}): Pr
   const methods: MethodName[] = ['path', ...o.baselines];
   const summary = summarizeMethods(results, methods);
   const cls = classSummary(results, facts.numClasses, layers.length, facts.ffnWidth);
-  const labelled = results.filter((r) => r.label !== null);
   const C = facts.numClasses;
   const traceResults: TraceResults = {
     data: describeSource(source) as Record<string, never>,
@@ -203,7 +203,7 @@ export async function tracePath(o: TracePathOptions, hooks: TraceHooks = {}): Pr
     settings: recorded,
     images: results,
     summary,
-    accuracy: labelled.length ? labelled.filter((r) => r.pred === r.label).length / labelled.length : null,
+    accuracy: labelledAccuracy(results.map((r) => r.pred), results.map((r) => r.label)),
     classes: {
       preferred: cls.preferred,
       images: Array.from(cls.images),

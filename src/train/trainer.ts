@@ -5,6 +5,8 @@ import { buildSyntheticVit, mulberry32, type SynthVit, type SynthVitConfig } fro
 import { createSession, type SessionLike } from '../runtime/session.js';
 import { encodeModel } from '../onnx/model.js';
 import { runtimeError } from '../errors.js';
+import { scoreLogits } from '../analysis/classify.js';
+import { evaluateClassifier, type Classifier, type ClassifierBatch } from '../services/evaluate.js';
 import { Adam, warmupCosine } from './adam.js';
 import { buildTrainingGraph, initialValues, weightsAsInputs, withCrossEntropy, LOSS_OUTPUT, TARGET_INPUT, type TrainParam, type TrainingGraph } from './trainingGraph.js';
 import { DIGIT_PIXELS, DIGIT_SIDE, type DigitSet } from './digits.js';
@@ -106,12 +108,6 @@ function oneHot(labels: ArrayLike<number>, classes: number): Float32Array {
   return t;
 }
 
-function argmax(a: Float32Array, off: number, n: number): number {
-  let best = 0;
-  for (let c = 1; c < n; c++) if (a[off + c]! > a[off + best]!) best = c;
-  return best;
-}
-
 /** Session over the model with the weights as inputs, computing `loss` and `logits` only. */
 export async function evalSession(vit: SynthVit, params: readonly TrainParam[], threads: number): Promise<SessionLike> {
   const m = weightsAsInputs(withCrossEntropy(vit.model, vit.tensors.logits!, vit.config.classes, vit.config.opset), params.map((p) => p.name));
@@ -122,27 +118,28 @@ export async function evalSession(vit: SynthVit, params: readonly TrainParam[], 
 export async function evaluate(session: SessionLike, vit: SynthVit, weights: Record<string, Float32Array>, set: DigitSet, batch = 500): Promise<{ loss: number; accuracy: number; predictions: Uint8Array }> {
   const classes = vit.config.classes;
   let lossSum = 0;
-  let correct = 0;
-  const predictions = new Uint8Array(set.count);
-  for (let s = 0; s < set.count; s += batch) {
-    const n = Math.min(batch, set.count - s);
-    const x = set.pixels.slice(s * DIGIT_PIXELS, (s + n) * DIGIT_PIXELS);
-    const y = set.labels.subarray(s, s + n);
-    const feeds: Record<string, { data: Float32Array; dims: number[] }> = {
-      [vit.config.inputName]: { data: x, dims: [n, 1, DIGIT_SIDE, DIGIT_SIDE] },
-      [TARGET_INPUT]: { data: oneHot(y, classes), dims: [n, classes] },
-    };
-    for (const [k, w] of Object.entries(weights)) feeds[k] = { data: w, dims: dimsOf(vit, k) };
-    const out = await session.run(feeds, [LOSS_OUTPUT, vit.tensors.logits!]);
-    lossSum += (out[LOSS_OUTPUT]!.data as Float32Array)[0]! * n;
-    const logits = out[vit.tensors.logits!]!.data as Float32Array;
-    for (let i = 0; i < n; i++) {
-      const p = argmax(logits, i * classes, classes);
-      predictions[s + i] = p;
-      if (p === y[i]) correct++;
+  // The eval session computes the loss beside the logits: it needs the weights and one-hot targets as inputs.
+  const model: Classifier = {
+    async logits(b) {
+      const n = b.dims[0]!;
+      const feeds: Record<string, { data: Float32Array; dims: readonly number[] }> = {
+        [vit.config.inputName]: { data: b.data, dims: b.dims },
+        [TARGET_INPUT]: { data: oneHot(b.labels!, classes), dims: [n, classes] },
+      };
+      for (const [k, w] of Object.entries(weights)) feeds[k] = { data: w, dims: dimsOf(vit, k) };
+      const out = await session.run(feeds, [LOSS_OUTPUT, vit.tensors.logits!]);
+      lossSum += (out[LOSS_OUTPUT]!.data as Float32Array)[0]! * n;
+      return out[vit.tensors.logits!]!.data as Float32Array;
+    },
+  };
+  function* batches(): Generator<ClassifierBatch> {
+    for (let s = 0; s < set.count; s += batch) {
+      const n = Math.min(batch, set.count - s);
+      yield { data: set.pixels.slice(s * DIGIT_PIXELS, (s + n) * DIGIT_PIXELS), dims: [n, 1, DIGIT_SIDE, DIGIT_SIDE], labels: set.labels.subarray(s, s + n) };
     }
   }
-  return { loss: lossSum / set.count, accuracy: correct / set.count, predictions };
+  const ev = await evaluateClassifier(model, batches());
+  return { loss: lossSum / set.count, accuracy: ev.accuracy?.top1 ?? NaN, predictions: Uint8Array.from(ev.predictions) };
 }
 
 const dimsCache = new WeakMap<SynthVit, Map<string, number[]>>();
@@ -206,7 +203,7 @@ export async function trainDigits(train: DigitSet, heldOut: DigitSet, o: TrainOp
         const loss = (out[LOSS_OUTPUT]!.data as Float32Array)[0]!;
         if (!Number.isFinite(loss)) throw runtimeError(`training diverged at step ${step + 1} (loss ${loss}); lower the learning rate`);
         const logits = out[graph.logitsName]!.data as Float32Array;
-        for (let i = 0; i < o.batch; i++) if (argmax(logits, i * classes, classes) === labels[i]) correct++;
+        correct += scoreLogits(logits, o.batch, classes, labels).correct;
         lossSum += loss * o.batch;
         seen += o.batch;
         const grads: Record<string, Float32Array> = {};

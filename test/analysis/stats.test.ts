@@ -14,6 +14,7 @@ import {
   median,
   mulberry32,
   permutation,
+  quantile,
   shuffleInPlace,
   softmax,
   std,
@@ -161,5 +162,43 @@ describe('mulberry32 / shuffle', () => {
     expect(counts.size).toBe(6);
     const chi2 = [...counts.values()].reduce((s, o) => s + (o - 10_000) ** 2 / 10_000, 0);
     expect(chi2).toBeLessThan(20.52); // chi-square(5 dof) 0.999 quantile
+  });
+});
+
+describe('klDivergenceFromLogits with a zero probability (a log-probability of -Infinity)', () => {
+  it('counts 0·log 0 as 0: p = [1/2, 1/2, 0], q = [1/4, 1/4, 1/2] gives ln 2', () => {
+    // KL = 1/2 ln(2) + 1/2 ln(2) + 0 = ln 2.
+    const kl = klDivergenceFromLogits([Math.log(0.5), Math.log(0.5), -Infinity], [Math.log(0.25), Math.log(0.25), Math.log(0.5)], 1, 3);
+    expect(kl[0]).toBeCloseTo(L2, 14);
+  });
+  it('is +Infinity when q is 0 where p is not', () => {
+    expect(klDivergenceFromLogits([0, 0], [0, -Infinity], 1, 2)[0]).toBe(Infinity);
+  });
+});
+
+describe('quantile', () => {
+  // Reference values: numpy 1.24 np.quantile(a, q) (linear interpolation).
+  const a = [3.2, 1.5, 9.9, 4.4, 0.7, 2.2, 5.0];
+  it.each([
+    [0, 0.7],
+    [0.25, 1.85],
+    [0.5, 3.2],
+    [0.9, 6.960000000000002],
+    [1, 9.9],
+  ])('q = %s of [3.2, 1.5, 9.9, 4.4, 0.7, 2.2, 5.0] is %s as numpy', (q, want) => {
+    expect(quantile(a, q)).toBeCloseTo(want, 13);
+  });
+  it('interpolates two values and returns the one value of a singleton; NaN when empty', () => {
+    expect(quantile([1, 2], 0.9)).toBeCloseTo(1.9, 14);
+    expect(quantile([4], 0.9)).toBe(4);
+    expect(quantile([], 0.5)).toBeNaN();
+  });
+  it('equals the median at q = 0.5 and leaves its input alone', () => {
+    const x = [5, 1, 4, 2];
+    expect(quantile(x, 0.5)).toBe(median(x));
+    expect(x).toEqual([5, 1, 4, 2]);
+  });
+  it('refuses q outside [0, 1]', () => {
+    expect(() => quantile([1], 1.5)).toThrow(/q must be in \[0, 1\]/);
   });
 });

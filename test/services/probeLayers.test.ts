@@ -4,7 +4,8 @@
 // sits at chance on shuffled labels and near 100% on linearly separable features.
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { analyseLayers, labelledSource, layersCsvRows, layersChartSvg, majorityChance, probeFeatures, scoreLogits, tokenRows, type ImageBatch } from '../../src/services/probeLayers.js';
+import { scoreLogits } from '../../src/analysis/classify.js';
+import { analyseLayers, labelledSource, layersCsvRows, layersChartSvg, majorityChance, probeFeatures, tokenRows, type ImageBatch } from '../../src/services/probeLayers.js';
 import { encodeModel, type LoadedModel } from '../../src/onnx/model.js';
 import type { ModelProto } from '../../src/onnx/proto.js';
 import { buildSyntheticVit, synthWeightSpecs, type SynthVitConfig } from '../../src/vit/synth.js';

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadModel, encodeModel } from '../../src/onnx/model.js';
 import { createSession } from '../../src/runtime/session.js';
+import { evaluateClassifier, sessionClassifier } from '../../src/services/evaluate.js';
 import { readDigitsModel, assembleDigitsModel, DIGIT_LABELS } from '../../src/train/digitsModel.js';
 import { loadMnistPackage, isHeldOut, toByte, DIGIT_PIXELS, type DigitSet } from '../../src/train/digits.js';
 import { trainDigits, type TrainOptions } from '../../src/train/trainer.js';
@@ -22,27 +23,17 @@ const CURVE = path.join(ROOT, 'fixtures/models/digits-vit.curve.csv');
 const IMAGES = path.join(ROOT, 'fixtures/digits');
 const MNIST = path.resolve(ROOT, '../shared/data/mnist');
 
-async function accuracyOf(set: DigitSet): Promise<{ accuracy: number; predictions: Uint8Array }> {
+async function accuracyOf(set: DigitSet): Promise<{ accuracy: number }> {
   const s = await createSession(MODEL, { provider: 'cpu', threads: 1 });
-  const predictions = new Uint8Array(set.count);
-  let correct = 0;
   try {
-    for (let i = 0; i < set.count; i += 500) {
-      const n = Math.min(500, set.count - i);
-      const out = await s.run({ input: { data: set.pixels.slice(i * DIGIT_PIXELS, (i + n) * DIGIT_PIXELS), dims: [n, 1, 28, 28] } });
-      const logits = out.logits!.data as Float32Array;
-      expect(out.logits!.dims).toEqual([n, 10]);
-      for (let b = 0; b < n; b++) {
-        let best = 0;
-        for (let c = 1; c < 10; c++) if (logits[b * 10 + c]! > logits[b * 10 + best]!) best = c;
-        predictions[i + b] = best;
-        if (best === set.labels[i + b]) correct++;
-      }
-    }
+    const model = sessionClassifier(s, { input: 'input', inputType: 'float32', output: 'logits', scores: 'logits' }, { batchSize: 500, label: MODEL });
+    const batches = [{ data: set.pixels, dims: [set.count, 1, 28, 28], labels: set.labels }];
+    const ev = await evaluateClassifier(model, batches);
+    expect(ev.classes).toBe(10);
+    return { accuracy: ev.accuracy!.top1 };
   } finally {
     await s.release();
   }
-  return { accuracy: correct / set.count, predictions };
 }
 
 describe('the committed digits ViT', () => {

@@ -1,6 +1,7 @@
 // The list of subcommands; each lives in its own module and registers itself on the program.
 import type { Command } from 'commander';
 import { registerDemo } from './demo.js';
+import { registerEval } from './eval.js';
 import { registerInspect } from './inspect.js';
 import { registerProbeLayers } from './probeLayers.js';
 import { registerTracePath } from './tracePath.js';
@@ -10,5 +11,6 @@ export function registerCommands(program: Command): void {
   registerInspect(program);
   registerTracePath(program);
   registerProbeLayers(program);
+  registerEval(program);
   registerDemo(program);
 }

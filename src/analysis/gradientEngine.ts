@@ -114,6 +114,8 @@ interface GraphKey {
   lastRow: boolean;
   /** The logits tensor the objective reads (a distilled model's head choice changes it). */
   logits: string;
+  /** The model as read ('raw') or vitpath's prepared form of it (LoadedModel.prepared). */
+  prepared: string;
 }
 
 const memory = new Map<string, Promise<BuiltGraph>>();
@@ -209,6 +211,7 @@ function keyFor(kind: GraphKey['kind'], loaded: LoadedModel, layout: ViTLayout, 
     rev: kind === 'gradient' ? 2 : 1,
     lastRow: kind !== 'clean' && r.lastRow,
     logits: layout.logits,
+    prepared: loaded.prepared ?? 'raw',
   };
 }
 

@@ -23,6 +23,11 @@ export interface LoadedModel {
   sizeBytes: number;
   /** Files of external data that were read, relative to the model folder. */
   externalFiles: string[];
+  /**
+   * Set when `proto` is no longer the file as read but vitpath's prepared form of it (shape folding,
+   * batch generalization; services/prepareModel.ts): says which, so caches keyed by sha256 tell them apart.
+   */
+  prepared?: string;
 }
 
 export function sha256Hex(bytes: Uint8Array): string {

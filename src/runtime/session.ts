@@ -74,6 +74,11 @@ export const CUDA_INSTALL_HINT =
 export const WEBGPU_HINT =
   'It needs a GPU adapter with working Vulkan/Metal/D3D12 drivers; use --provider cpu (or cuda with the CUDA build of ONNX Runtime).';
 
+// ONNX Runtime's own log lines (warnings about stored shapes, errors of a failed node printed before
+// the exception) would reach the user's terminal raw; vitpath reports failures once, in its own words,
+// from the exception. Only fatal messages stay (the default logger and every session's).
+ort.env.logLevel = 'fatal';
+
 export const FALLBACK_NOTICE = 'vitpath: CUDA execution provider not available, running on CPU (see README "Enabling CUDA").';
 
 export function typeOf(f: Feed): ort.Tensor.Type {
@@ -142,7 +147,7 @@ export class ModelSession implements SessionLike {
 
 /** Session options shared by the in-thread and worker hosts (plain data, so it can cross threads). */
 export function baseOptions(opts: RuntimeOptions): ort.InferenceSession.SessionOptions {
-  const o: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'all', logSeverityLevel: 3 };
+  const o: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'all', logSeverityLevel: 4 };
   if (opts.threads && opts.threads > 0) {
     o.intraOpNumThreads = opts.threads;
     o.interOpNumThreads = 1;

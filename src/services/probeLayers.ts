@@ -12,6 +12,7 @@
 import * as path from 'node:path';
 import * as z from 'zod';
 import { loadModel, encodeModel, type LoadedModel } from '../onnx/model.js';
+import { prepareLoaded } from './prepareModel.js';
 import type { ModelProto } from '../onnx/proto.js';
 import { exposeOutputs } from '../onnx/rewrite/expose.js';
 import { exposeNeuronRows, defaultToken, resolveToken, type ResolvedToken, type TokenChoice } from '../onnx/rewrite/intervene.js';
@@ -643,7 +644,8 @@ export function labelledSource(opts: Pick<ProbeLayersOptions, 'images' | 'labels
 export async function probeLayers(modelPath: string, opts: ProbeLayersOptions): Promise<ProbeLayersReport> {
   const clock = new Stopwatch();
   const stored = await clock.time('load', () => loadModel(modelPath));
-  const { loaded, layout } = await clock.time('locate', () => prepareVitModel(stored, { output: opts.output, head: opts.head }));
+  const { loaded: prepped } = await clock.time('prepare', () => prepareLoaded(stored, { label: modelPath, notice: opts.runtime?.notice }));
+  const { loaded, layout } = await clock.time('locate', () => prepareVitModel(prepped, { output: opts.output, head: opts.head }));
   const note = precisionNote(layout);
   if (note) opts.runtime?.notice?.(note);
   const src = labelledSource(opts, layout.facts.numClasses);

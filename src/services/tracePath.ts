@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { loadModel } from '../onnx/model.js';
 import type { HeadChoice, ViTLayout } from '../vit/types.js';
 import { prepareVitModel, precisionNote } from './vitModel.js';
+import { prepareLoaded } from './prepareModel.js';
 import { discoverImages, checkLabelRange, describeSource, type DataItem } from '../data/sources.js';
 import { inferPreprocess, describePreprocess, type PreprocessOverrides } from '../data/preprocess.js';
 import { loadBatch } from '../data/dataset.js';
@@ -97,7 +98,8 @@ type ProgressLine = RunHeader | ({ kind: 'image' } & ImageResult);
 export async function tracePath(o: TracePathOptions, hooks: TraceHooks = {}): Promise<TracePathOutcome> {
   const clock = new Stopwatch();
   const stored = await clock.time('load', () => loadModel(o.model));
-  const { loaded, layout } = await clock.time('locate', () => prepareVitModel(stored, { output: o.output, head: o.head }));
+  const { loaded: prepped } = await clock.time('prepare', () => prepareLoaded(stored, { label: o.model, notice: hooks.notice }));
+  const { loaded, layout } = await clock.time('locate', () => prepareVitModel(prepped, { output: o.output, head: o.head }));
   const note = precisionNote(layout);
   if (note) hooks.notice?.(note);
   const facts = layout.facts;

@@ -36,13 +36,30 @@ export function registerInspect(program: Command): void {
     .option('--output <name>', 'graph output holding the logits (default: the [batch, classes] output of the head)')
     .option('-q, --quiet', 'print nothing but the result')
     .addHelpText('after', HELP_AFTER)
-    .action((model: string, flags: InspectFlags) => {
-      const result = inspectModel(model, { output: flags.output });
+    .action(async (model: string, flags: InspectFlags) => {
+      const result = await inspectModel(model, { output: flags.output });
       if (flags.json) {
         printJson(result);
         if (!flags.quiet) summary(renderInspect(result, false), { json: true });
       } else summary(renderInspect(result, interactive(flags)));
     });
+}
+
+/** The batch row: the declared batch, or what vitpath found and did about it. */
+function batchText(r: InspectReport): string {
+  const f = r.model.layout.facts;
+  const p = r.results.preparation;
+  if (p.batch === 'fixed' || p.batch === 'one-at-a-time') return p.batch === 'fixed' ? `fixed ${f.batch}` : `${p.summary}${p.conflicts[0] ? ` (${p.conflicts[0]})` : ''}`;
+  return p.summary;
+}
+
+function foldText(r: InspectReport): string {
+  const p = r.results.preparation.fold;
+  if (p.removed === 0 && p.refused.length === 0) return 'no shape arithmetic';
+  const parts = [`${p.removed} node${p.removed === 1 ? '' : 's'} folded to constants`];
+  if (p.batchShapes) parts.push(`${p.batchShapes} batch-dependent shape${p.batchShapes === 1 ? '' : 's'} kept symbolic`);
+  if (p.refused.length) parts.push(`left computed: ${p.refused.slice(0, 3).map((x) => `${x.op} "${x.node}" (${x.reason})`).join('; ')}${p.refused.length > 3 ? `; +${p.refused.length - 3} more` : ''}`);
+  return parts.join('; ');
 }
 
 function normLabel(n: NormRef | undefined): string {
@@ -82,7 +99,8 @@ export function renderInspect(r: InspectReport, colour: boolean): string {
     ['input', `${l.input} [${(l.declaredInputDims ?? l.inputDims).join(', ')}]${l.declaredInputDims ? ` (read as [${l.inputDims.join(', ')}]: the position embedding fixes the image size)` : ''}`],
     ['logits output', `${l.logits} [${f.batch === 'dynamic' ? 'batch' : f.batch}, ${f.numClasses}]${l.extraOutputs.length ? `; other outputs: ${l.extraOutputs.join(', ')}` : ''}`],
     ['image', `${f.imageSize[0]}x${f.imageSize[1]}, ${f.channels} channel${f.channels === 1 ? '' : 's'}`],
-    ['batch', f.batch === 'dynamic' ? 'dynamic' : `fixed ${f.batch}`],
+    ['batch', batchText(r)],
+    ['shape folding', foldText(r)],
     ['patches', `${f.numPatches}${f.patchSize !== null ? ` (patch ${f.patchSize}x${f.patchSize})` : ''}`],
     ['tokens', String(f.tokens)],
     ['pooling', poolText],

@@ -45,6 +45,8 @@ const cases: Case[] = [
   { name: 'Slice start beyond the end: empty', op: 'Slice', opset: 13, inputs: [f32(iota(15), [3, 5]), i64([7]), i64([9]), i64([1])] },
   { name: 'Slice without axes and steps', op: 'Slice', opset: 10, inputs: [i64([3, 5, 7, 9]), i64([1]), i64([-1])] },
   { name: 'Slice attributes (opset 9)', op: 'Slice', opset: 9, attrs: { starts: [0, -2], ends: [1, 100], axes: [0, 1] }, inputs: [f32(iota(15), [3, 5])] },
+  { name: 'Slice backwards from before the start: start clamps to 0', op: 'Slice', opset: 13, inputs: [i64([4, 5, 6]), i64([-100]), i64([-(2n ** 63n)]), i64([0]), i64([-1])] },
+  { name: 'Slice backwards from past the end', op: 'Slice', opset: 13, inputs: [i64([4, 5, 6]), i64([100]), i64([0]), i64([0]), i64([-1])] },
   { name: 'Slice step 3 clamped', op: 'Slice', opset: 13, inputs: [i64([0, 1, 2, 3, 4, 5, 6, 7]), i64([-100]), i64([100]), i64([0]), i64([3])] },
   { name: 'Concat axis -1', op: 'Concat', opset: 13, attrs: { axis: -1 }, inputs: [f32(iota(2), [2, 1]), f32(iota(6), [2, 3])] },
   { name: 'Concat of int64 vectors', op: 'Concat', opset: 11, attrs: { axis: 0 }, inputs: [i64([1]), i64([-1, 64]), i64([0])] },

@@ -17,6 +17,8 @@ What it finds (from graph structure and weight shapes, never from node names):
   per block: the FFN's fc1 (MatMul+Add or Gemm), its activation (Erf/tanh GELU, Gelu node, ReLU),
   the neuron tensor (input of fc2), fc2, the residual adds, the attention Softmax and the norms;
   plus the patch embedding, class token, final norm, classifier head and logits output.
+  Also how vitpath reads the export: the batch (dynamic, stale stored shapes dropped, constants baked
+  at batch 1 rewritten and checked, or one image at a time) and the shape arithmetic it folded.
 
 Examples:
   vitpath inspect model.onnx                      summary tables on stdout

@@ -52,7 +52,7 @@ export function sliceRange(start: number, end: number, step: number, d: number):
     s = Math.min(Math.max(s, 0), d);
     e = Math.min(Math.max(e, 0), d);
   } else {
-    s = Math.min(Math.max(s, -1), d - 1);
+    s = Math.min(Math.max(s, 0), d - 1);
     e = Math.min(Math.max(e, -1), d - 1);
   }
   const out: number[] = [];

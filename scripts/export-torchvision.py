@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Export tiny torchvision VisionTransformer models with the real torch.onnx.export, as users do.
 
-A developer tool (never needed by npm test or CI). Writes fixtures/exported/torchvision/:
+A developer tool (never needed by npm test or CI). Writes fixtures/exports/torchvision/:
   tv-vit-op11.onnx, tv-vit-op14.onnx, tv-vit-op17.onnx
       dynamic batch axes: nn.MultiheadAttention's shape arithmetic (Shape -> Gather -> Div/Mul ->
       Concat/Unsqueeze -> Slice/Reshape) stays in the graph.
@@ -39,7 +39,7 @@ import torchvision
 from onnx import shape_inference
 from torchvision.models import VisionTransformer
 
-OUT = os.path.join('fixtures', 'exported', 'torchvision')
+OUT = os.path.join('fixtures', 'exports', 'torchvision')
 IMAGES = 3
 
 MODELS = [
@@ -52,7 +52,7 @@ MODELS = [
     dict(name='tv-vit-op14-flat', opset=14, style='flat', seed=214, image=28, patch=7, layers=2, heads=2, hidden=24, mlp=48),
 ]
 
-# What vitpath is expected to make of each export style (checked by test/exported/torchvision.test.ts).
+# What vitpath is expected to make of each export style (checked by test/exports/torchvision.test.ts).
 EXPECT = {'dynamic': 'dynamic', 'stale': 'dynamic', 'baked': 'rewritten', 'flat': 'one-at-a-time'}
 
 

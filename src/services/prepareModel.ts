@@ -15,7 +15,7 @@ import { locateVit, type LocateOptions } from '../vit/locate.js';
 import type { ViTLayout } from '../vit/types.js';
 import { createSession, type Feed } from '../runtime/session.js';
 import { mulberry32 } from '../random.js';
-import { numel } from '../onnx/tensor.js';
+import { f16ToF32, f32ToF16, numel } from '../onnx/tensor.js';
 
 /** What vitpath found about the batch and did about it. */
 export type PreparedBatch =
@@ -100,19 +100,34 @@ function checkFeeds(model: ModelProto, inputDims: Record<string, Dim[] | undefin
     if (g.initializers.has(v.name)) continue;
     const s = valueInfoShape(v);
     const dims = inputDims?.[v.name] ?? declaredInputDims(s.dims);
-    if (!dims || (s.dataType !== DataType.FLOAT && s.dataType !== undefined)) return undefined;
+    const half = s.dataType === DataType.FLOAT16;
+    if (!dims || (s.dataType !== DataType.FLOAT && s.dataType !== undefined && !half)) return undefined;
     const d = dims.map((x, i) => (typeof x === 'number' ? x : i === 0 ? batch : NaN));
     if (d.some((x) => !Number.isFinite(x))) return undefined;
-    const data = new Float32Array(numel(d));
-    for (let i = 0; i < data.length; i++) data[i] = rnd();
-    feeds[v.name] = { data, dims: d };
+    const n = numel(d);
+    if (half) {
+      const data = new Uint16Array(n);
+      for (let i = 0; i < n; i++) data[i] = f32ToF16(rnd());
+      feeds[v.name] = { data, dims: d, type: 'float16' };
+    } else {
+      const data = new Float32Array(n);
+      for (let i = 0; i < n; i++) data[i] = rnd();
+      feeds[v.name] = { data, dims: d };
+    }
   }
   return feeds;
 }
 
 function rowsOf(f: Feed, r: number): Feed {
   const per = f.data.length / f.dims[0]!;
-  return { data: (f.data as Float32Array).slice(r * per, (r + 1) * per), dims: [1, ...f.dims.slice(1)] };
+  return { ...f, data: (f.data as Float32Array).slice(r * per, (r + 1) * per), dims: [1, ...f.dims.slice(1)] };
+}
+
+/** A float output as float32 values (float16 decoded); undefined for other types. */
+function floats(o: { data: unknown; type: string }): Float32Array | undefined {
+  if (o.data instanceof Float32Array) return o.data;
+  if (o.type === 'float16' && o.data instanceof Uint16Array) return Float32Array.from(o.data, f16ToF32);
+  return undefined;
 }
 
 /**
@@ -131,22 +146,26 @@ async function compareWithOneImageRuns(reference: ModelProto, candidate: ModelPr
     }
     let maxDiff = 0;
     let scale = 0;
+    let compared = 0;
     for (let r = 0; r < batch; r++) {
       const one: Record<string, Feed> = {};
       for (const [k, f] of Object.entries(feeds)) one[k] = rowsOf(f, r);
       const want = await ref.run(one);
       for (const [name, w] of Object.entries(want)) {
-        const gv = got[name];
-        if (!(w.data instanceof Float32Array)) continue;
-        if (!gv || !(gv.data instanceof Float32Array) || gv.dims[0] !== batch || gv.data.length !== w.data.length * batch) return { maxDiff: Infinity, scale, error: `output ${name} has dims [${gv?.dims.join(',')}]` };
-        const off = r * w.data.length;
-        for (let i = 0; i < w.data.length; i++) {
-          maxDiff = Math.max(maxDiff, Math.abs(gv.data[off + i]! - w.data[i]!));
-          scale = Math.max(scale, Math.abs(w.data[i]!));
+        const wv = floats(w);
+        if (!wv) continue;
+        const gv = got[name] ? floats(got[name]!) : undefined;
+        if (!gv || got[name]!.dims[0] !== batch || gv.length !== wv.length * batch) return { maxDiff: Infinity, scale, error: `output ${name} has dims [${got[name]?.dims.join(',')}]` };
+        const off = r * wv.length;
+        for (let i = 0; i < wv.length; i++) {
+          maxDiff = Math.max(maxDiff, Math.abs(gv[off + i]! - wv[i]!));
+          scale = Math.max(scale, Math.abs(wv[i]!));
         }
+        compared++;
       }
     }
-    return { maxDiff, scale };
+    // Nothing comparable (no float output): nothing proven.
+    return compared ? { maxDiff, scale } : { maxDiff: Infinity, scale, error: 'it has no float output to compare' };
   } finally {
     await ref.release();
     await cand.release();

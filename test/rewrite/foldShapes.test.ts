@@ -16,7 +16,7 @@ import { locateVit } from '../../src/vit/locate.js';
 import { mulberry32 } from '../../src/random.js';
 import { runOnce, FIXTURE_MODELS } from './data.js';
 
-const EXPORTED = path.resolve(__dirname, '../../fixtures/exported/torchvision');
+const EXPORTED = path.resolve(__dirname, '../../fixtures/exports/torchvision');
 
 /** Seeded inputs for every graph input, batch `n` on the symbolic axis. */
 function feedsFor(m: ModelProto, n: number, seed = 3) {

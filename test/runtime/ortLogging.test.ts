@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, ensureBuilt } from '../helpers/cli.js';
 
-const MODEL = path.join(ROOT, 'fixtures/exported/torchvision/tv-vit-op14-stale.onnx');
+const MODEL = path.join(ROOT, 'fixtures/exports/torchvision/tv-vit-op14-stale.onnx');
 
 const SCRIPT = `
 import { createSession } from ${JSON.stringify(path.join(ROOT, 'dist/runtime/session.js'))};

@@ -19,7 +19,7 @@ import { runOnce } from '../rewrite/data.js';
 import { lcgBytes } from '../data/lcg.js';
 import { BIN, ROOT, ensureBuilt } from '../helpers/cli.js';
 
-const DIR = path.resolve(__dirname, '../../fixtures/exported/torchvision');
+const DIR = path.resolve(__dirname, '../../fixtures/exports/torchvision');
 
 interface Ref {
   file: string;

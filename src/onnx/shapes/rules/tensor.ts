@@ -13,7 +13,6 @@ import {
   dimProduct,
   dimsText,
   isLin,
-  lin,
   symAdd,
   symCompare,
   symDiv,

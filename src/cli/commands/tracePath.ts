@@ -12,6 +12,9 @@ import type { MethodSummary } from '../../services/traceCore.js';
 import type { TraceResults } from '../../services/traceSchema.js';
 import { reportJsonSchemaText } from '../../report/schema.js';
 import { BASELINES, type BaselineName } from '../../analysis/baselines.js';
+import { RULES, type QuadratureRule } from '../../analysis/quadrature.js';
+import type { Prefilter, SearchScore } from '../../analysis/beamSearch.js';
+import { SEARCH_BASELINES, type SearchBaseline, type SearchStrategy } from '../../services/traceCore.js';
 import { usageError } from '../../errors.js';
 import type { Envelope } from '../../report/envelope.js';
 import type { HeadChoice } from '../../vit/types.js';
@@ -58,8 +61,16 @@ interface TraceFlags extends DataFlags {
   output?: string;
   target: string;
   objective: 'prob' | 'logit';
-  steps: number;
+  steps: number | 'auto';
+  maxError?: number;
+  rule: QuadratureRule;
   jas: 'product' | 'sum';
+  search: SearchStrategy;
+  score?: SearchScore;
+  beam: number;
+  candidates: number;
+  prefilter: Prefilter;
+  plotImages: number;
   baselines: string;
   topK: number;
   token?: string;
@@ -76,12 +87,24 @@ function parseShard(v: string): { index: number; count: number } {
   return { index: Number(m[1]), count: Number(m[2]) };
 }
 
-function parseBaselines(v: string): BaselineName[] {
+function parseBaselines(v: string): (BaselineName | SearchBaseline)[] {
   if (v === 'none' || v === '') return [];
   if (v === 'all') return [...BASELINES];
+  const known = [...BASELINES, ...SEARCH_BASELINES] as string[];
   const list = v.split(',').map((s) => s.trim());
-  for (const b of list) if (!BASELINES.includes(b as BaselineName)) throw usageError(`--baselines: unknown baseline "${b}"; choose from ${BASELINES.join(', ')}, all or none`);
-  return [...new Set(list)] as BaselineName[];
+  for (const b of list) if (!known.includes(b)) throw usageError(`--baselines: unknown baseline "${b}"; choose from ${known.join(', ')}, all or none`);
+  return [...new Set(list)] as (BaselineName | SearchBaseline)[];
+}
+
+function parseSteps(v: string): number | 'auto' {
+  if (v === 'auto') return 'auto';
+  return intArg('--steps', 1, 10000)(v);
+}
+
+function parseMaxError(v: string): number {
+  const x = Number(v);
+  if (!Number.isFinite(x) || x <= 0) throw new InvalidArgumentError(`--max-error takes a positive number, e.g. 0.01 (got "${v}").`);
+  return x;
 }
 
 function parseToken(v: string | undefined): 'cls' | 'mean' | number | undefined {
@@ -105,9 +128,17 @@ export function registerTracePath(program: Command): void {
     .option('--output <name>', 'graph output holding the logits (default: the [batch, classes] output)')
     .option('--target <which>', 'class to explain: auto (label if known, else prediction), label, pred, or a class index', 'auto')
     .addOption(new Option('--objective <f>', 'F to attribute: softmax probability of the target (the paper) or its logit').choices(['prob', 'logit']).default('prob'))
-    .addOption(new Option('--steps <m>', 'Riemann steps of the integrated gradients').argParser(intArg('--steps', 1, 10000)).default(20))
-    .addOption(new Option('--jas <form>', 'JAS form used to choose and rank: product (official code) or sum (integrated gradients)').choices(['product', 'sum']).default('product'))
-    .option('--baselines <list>', `comma list of ${BASELINES.join(', ')}, or all / none`, 'all')
+    .addOption(new Option('--steps <m>', 'steps (evaluations) of every integrated gradient, or auto: the cheapest rule and steps whose completeness error on the first images is at most --max-error').argParser(parseSteps).default(20))
+    .addOption(new Option('--rule <rule>', 'integration rule of the integrated gradients: left (the paper\'s Riemann sum), right, midpoint, trapezoid, gauss (Gauss-Legendre)').choices([...RULES]).default('left'))
+    .addOption(new Option('--max-error <e>', 'with --steps auto: relative completeness error to reach (default: what left with 20 steps gives on the same images)').argParser(parseMaxError))
+    .addOption(new Option('--search <strategy>', 'how the path is found: greedy (the paper\'s, layer by layer), beam (keep --beam partial paths), effect (greedy on the measured removal effect)').choices(['greedy', 'beam', 'effect']).default('greedy'))
+    .addOption(new Option('--score <what>', 'what the search maximises: product or sum (JAS forms), effect (drop of F when the path is removed) (default: --jas, effect for --search effect)').choices(['product', 'sum', 'effect']))
+    .addOption(new Option('--beam <B>', 'partial paths kept per layer by --search beam').argParser(intArg('--beam', 1, 1000)).default(4))
+    .addOption(new Option('--candidates <C>', 'effect score: neurons ablated per layer, the best C by attribution').argParser(intArg('--candidates', 1, 1000000)).default(16))
+    .addOption(new Option('--prefilter <how>', 'effect score: attribution choosing the candidates: taylor (activation x gradient, 1 sample) or ig (integrated gradients, --steps samples)').choices(['taylor', 'ig']).default('taylor'))
+    .addOption(new Option('--jas <form>', 'JAS form the greedy/beam search ranks by when --score is not given: product (official code) or sum').choices(['product', 'sum']).default('product'))
+    .option('--baselines <list>', `comma list of ${BASELINES.join(', ')}, or other searches ${SEARCH_BASELINES.join(', ')}; all (= the first four) / none`, 'all')
+    .addOption(new Option('--plot-images <N>', 'draw the path diagram of the first N images (path-<index>.svg)').argParser(intArg('--plot-images', 0, 1000)).default(0))
     .addOption(new Option('--top-k <k>', 'candidates recorded per layer (at least 5)').argParser(intArg('--top-k', 1, 100000)).default(5))
     .option('--token <t>', 'neuron row: cls, mean (the average of the rows a mean-pooled head reads; the patch rows otherwise) or a token index (default follows the head)')
     .addOption(new Option('--head <h>', 'distilled models (DeiT): explain the average of both heads (the model output), the class-token head or the distillation-token head').choices(['avg', 'cls', 'dist']))
@@ -136,7 +167,15 @@ export function registerTracePath(program: Command): void {
       target: parseTarget(flags.target),
       objective: flags.objective,
       steps: flags.steps,
+      rule: flags.rule,
+      maxError: flags.maxError,
       jas: flags.jas,
+      search: flags.search,
+      score: flags.score,
+      beam: flags.beam,
+      candidates: flags.candidates,
+      prefilter: flags.prefilter,
+      plotImages: flags.plotImages,
       baselines: parseBaselines(flags.baselines),
       topK: flags.topK,
       token: parseToken(flags.token),

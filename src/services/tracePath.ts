@@ -39,6 +39,9 @@ import {
 } from './traceCore.js';
 import { traceResultsSchema, type TraceResults } from './traceSchema.js';
 import { OrtNeuronOracle } from './neuronOracle.js';
+import { chartFiles, writeChart } from '../report/charts.js';
+import { classFrequencyRows, classHeatmapSpec, pathDiagramSpec, ratiosSpec, similaritySpec } from './traceCharts.js';
+import * as path from 'node:path';
 
 export interface TracePathOptions {
   model: string;
@@ -187,7 +190,9 @@ export async function tracePath(o: TracePathOptions, hooks: TraceHooks = {}): Pr
   }
   const spec = inferPreprocess(layout.inputDims, o.preprocess);
 
-  const out = prepareOutDir({ command: 'trace-path', out: o.out, force: o.force, resume: o.resume }, [...REPORT_FILES, ...(o.resume ? [] : [PROGRESS_FILE])]);
+  const plotCount = Math.min(o.plotImages ?? 0, items.length);
+  const charts = chartNames(plotCount).flatMap(chartFiles);
+  const out = prepareOutDir({ command: 'trace-path', out: o.out, force: o.force, resume: o.resume }, [...REPORT_FILES, ...charts, ...(o.resume ? [] : [PROGRESS_FILE])]);
   const recorded: TraceResults['settings'] = {
     layers,
     token,
@@ -294,6 +299,8 @@ export async function tracePath(o: TracePathOptions, hooks: TraceHooks = {}): Pr
     classes: {
       preferred: cls.preferred,
       images: Array.from(cls.images),
+      pathShared: Array.from(cls.pathShared),
+      preferredShare: cls.preferredShare,
       similarity: Array.from({ length: C }, (_, a) => Array.from(cls.similarity.subarray(a * C, (a + 1) * C))),
     },
     imagesPerSecond: traced > 0 ? traced / (runMs / 1000) : 0,
@@ -309,11 +316,16 @@ export async function tracePath(o: TracePathOptions, hooks: TraceHooks = {}): Pr
     },
     traceResultsSchema,
   );
-  writeReports(out, report, layers);
+  await writeReports(out, report, layers, facts.ffnWidth, plotCount);
   return { report, outDir: out, layout };
 }
 
-function writeReports(out: OutDir, report: Envelope<TraceResults>, layers: number[]): void {
+/** The chart files of a run: base names (each NAME.svg + NAME.vl.json). */
+export function chartNames(plotImages: number): string[] {
+  return ['classes', 'similarity', 'ratios', ...Array.from({ length: plotImages }, (_, i) => `path-${i}`)];
+}
+
+async function writeReports(out: OutDir, report: Envelope<TraceResults>, layers: number[], ffn: number, plotImages: number): Promise<void> {
   const r = report.results;
   const pathRows: CsvRow[] = [];
   const imageRows: CsvRow[] = [];
@@ -341,28 +353,33 @@ function writeReports(out: OutDir, report: Envelope<TraceResults>, layers: numbe
       });
     }
   }
-  const classRows: CsvRow[] = [];
-  const counts = new Map<string, number>();
-  for (const im of r.images) {
-    const p = im.methods.find((m) => m.method === 'path')!.path;
-    p.forEach((neuron, li) => {
-      const k = `${im.target},${layers[li]},${neuron}`;
-      counts.set(k, (counts.get(k) ?? 0) + 1);
-    });
-  }
-  for (const [k, count] of [...counts].sort(([a], [b]) => {
-    const x = a.split(',').map(Number);
-    const y = b.split(',').map(Number);
-    return x[0]! - y[0]! || x[1]! - y[1]! || x[2]! - y[2]!;
-  })) {
-    const [cls, layer, neuron] = k.split(',').map(Number);
-    classRows.push({ class: cls!, layer: layer!, neuron: neuron!, count });
-  }
+  const classRows: CsvRow[] = classFrequencyRows(r.images, layers).map((row) => {
+    const pref = r.classes.preferred[row.class];
+    return {
+      class: row.class,
+      layer: row.layer,
+      neuron: row.neuron,
+      count: row.count,
+      share: row.share,
+      preferred: pref && pref[layers.indexOf(row.layer)] === row.neuron ? 1 : 0,
+      class_images: r.classes.images[row.class]!,
+      path_shared: r.classes.pathShared[row.class]!,
+    };
+  });
   const simRows: CsvRow[] = [];
   r.classes.similarity.forEach((row, a) => row.forEach((v, b) => simRows.push({ class_a: a, class_b: b, cosine: v })));
   out.writeCsv('paths.csv', pathRows, ['image', 'method', 'layer', 'neuron', 'activation', 'score']);
   out.writeCsv('images.csv', imageRows);
-  out.writeCsv('classes.csv', classRows, ['class', 'layer', 'neuron', 'count']);
+  out.writeCsv('classes.csv', classRows, ['class', 'layer', 'neuron', 'count', 'share', 'preferred', 'class_images', 'path_shared']);
   out.writeCsv('similarity.csv', simRows, ['class_a', 'class_b', 'cosine']);
+  const name = path.basename(report.model.path);
+  const n = r.images.length;
+  const methods = r.summary.map((s) => s.method);
+  await writeChart(out, 'classes', classHeatmapSpec(r.images, layers, ffn, `trace-path: path neurons per class (${name}, ${n} images)`));
+  await writeChart(out, 'similarity', similaritySpec(r.classes.similarity, `trace-path: class similarity (${name})`));
+  await writeChart(out, 'ratios', ratiosSpec(r.images, methods, `trace-path: remove / enhance per method (${name}, ${n} images)`));
+  for (let i = 0; i < Math.min(plotImages, n); i++) {
+    await writeChart(out, `path-${i}`, pathDiagramSpec(r.images[i]!, layers, `trace-path: the path of image ${i}`, methods.filter((m) => m !== 'path' && m !== 'random')));
+  }
   out.writeJson('report.json', report);
 }

@@ -108,6 +108,8 @@ export const traceResultsSchema = z.object({
   classes: z.object({
     preferred: z.array(z.array(int).nullable()).describe('Per target class, the most frequent path neuron per layer (null: no image).'),
     images: z.array(int),
+    pathShared: z.array(int).describe('Per target class, the images whose whole path equals the preferred path.'),
+    preferredShare: z.array(z.array(num).nullable()).describe('Per target class and layer, the share of its images whose path has the preferred (most frequent) neuron there.'),
     similarity: z.array(z.array(num)).describe('Class-to-class cosine similarity of the path frequency tables.'),
   }),
   imagesPerSecond: num,

@@ -251,5 +251,27 @@ export function renderTraceSummary(report: Envelope<TraceResults>, colour: boole
     const fp = first.methods.find((m) => m.method === 'path')!;
     head.push(`example: ${first.id} (target ${first.target}, p=${fmt(first.pBase, 3)}): path ${fp.path.map((n, i) => `L${r.settings.layers[i]}:${n}`).join(' -> ')}`);
   }
-  return [...head, t.toString()].join('\n');
+  return [...head, t.toString(), ...classLines(r, colour)].join('\n');
+}
+
+/** Classes shown in the summary's class table at most (the rest are in classes.csv and report.json). */
+export const SUMMARY_CLASSES = 20;
+
+/** Per class: images, preferred path, images sharing it, share of images with the preferred neuron per layer. */
+function classLines(r: TraceResults, colour: boolean): string[] {
+  const rows = r.classes.images.map((n, c) => ({ c, n })).filter((x) => x.n > 0);
+  if (rows.length === 0) return [];
+  const style = colour ? {} : { head: [], border: [] };
+  const t = new Table({
+    head: ['class', 'images', 'preferred path', 'images with\nthat path', 'share with the preferred\nneuron, per layer'],
+    style,
+    chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
+  });
+  for (const { c, n } of rows.slice(0, SUMMARY_CLASSES)) {
+    const pref = r.classes.preferred[c]!;
+    const share = r.classes.preferredShare[c]!;
+    t.push([String(c), String(n), pref.map((j, li) => `L${r.settings.layers[li]}:${j}`).join(' '), `${r.classes.pathShared[c]} (${((r.classes.pathShared[c]! / n) * 100).toFixed(0)}%)`, share.map((x) => x.toFixed(2)).join(' ')]);
+  }
+  const more = rows.length > SUMMARY_CLASSES ? [`(${rows.length - SUMMARY_CLASSES} more classes in classes.csv)`] : [];
+  return [`classes (by target): the preferred path takes each layer's most frequent path neuron`, t.toString(), ...more];
 }

@@ -23,13 +23,17 @@ import '../../services/traceSchema.js';
 const HELP_AFTER = `
 The method (Wang et al., "Discovering Influential Neuron Path in Vision Transformers", ICLR 2025):
   A neuron is one FFN hidden unit after the activation, at the class token (for mean-pooled
-  models, averaged over the rows the head averages; --token overrides). Layer by layer, the
-  search picks the neuron whose Joint Attribution Score (integrated gradients of the target-class
-  probability while the neurons are scaled from 0 to their clean values, --steps Riemann steps)
-  is largest together with the neurons already chosen: one neuron per layer, the path.
-  Baselines get the same scores: activation (largest activation), influence (input scaled),
-  ig-layer (per-layer integrated gradients) and random. Each path is then removed (set to 0) and
-  enhanced (doubled) to see how much the target probability depends on it.
+  models, averaged over the rows the head averages; --token overrides). The Joint Attribution
+  Score of a set of neurons integrates the target probability's gradient while the set is scaled from
+  0 to its clean values (--steps evaluations of --rule, left Riemann in the paper). The paper's greedy
+  search goes layer by layer: one pass scales the layer's whole row and the neurons chosen before,
+  and each candidate is scored by the JAS form (--jas) of the chosen neurons plus it computed from
+  that pass (an approximation of the path's JAS, not the JAS it ends with). --search beam keeps
+  --beam partial paths per layer; --search effect keeps, per layer, the neuron whose removal with the
+  path so far lowers the probability most (--candidates best by attribution, ablated one by one).
+  Every path, and the baselines' (activation, influence, ig-layer, random, or other searches:
+  greedy, beam, effect), gets the same scores: JAS in both forms, the completeness gap, and the
+  change of the target probability when the path is removed (set to 0) or enhanced (doubled).
 
 Distilled models (DeiT, a class and a distillation head averaged): F is taken from the averaged
   logits by default; --head cls or --head dist explains one head (dist reads the distillation row).
@@ -39,8 +43,10 @@ Outputs in --out (default ./vitpath-out/trace-path-<time>):
   report.json     everything, schema versioned (print the schema with --schema)
   paths.csv       image, method, layer, neuron, activation, score
   images.csv      one row per image and method: JAS (both forms), completeness gap, remove/enhance
-  classes.csv     class, layer, neuron, count of the path neurons per target class
+  classes.csv     class, layer, neuron, count, share, preferred, class_images, path_shared per target class
   similarity.csv  class-to-class cosine similarity of those counts
+  classes.svg, similarity.svg, ratios.svg, path-<i>.svg (--plot-images N): pictures, each with its
+                  vega-lite spec (.vl.json) beside it
   progress.jsonl  one line per finished image; --resume continues from it
 
 CPU use: --threads N runs N single-threaded ONNX Runtime sessions in worker threads (at most 8;
@@ -53,6 +59,8 @@ Examples:
   vitpath trace-path vit.onnx --images val/ --limit 100   first 100 images of an ImageFolder tree
   vitpath trace-path vit.onnx --images imgs/ --labels labels.csv --baselines activation,random
   vitpath trace-path vit.onnx --images val/ --shard 3/8 --out run3   one job of an 8-way job array
+  vitpath trace-path vit.onnx --images val/ --search effect --baselines greedy,ig-layer   compare searches
+  vitpath trace-path vit.onnx --images val/ --steps auto --plot-images 3   cheapest accurate rule, 3 path diagrams
   vitpath trace-path vit.onnx --images val/ --json | jq '.results.summary'
 
 Exit codes: 0 ok, 1 usage, 2 bad model/images/labels, 3 unsupported model or operator, 4 runtime failure.`;

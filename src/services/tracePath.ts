@@ -262,13 +262,15 @@ export async function tracePath(o: TracePathOptions, hooks: TraceHooks = {}): Pr
   const todo = items.map((it, index) => ({ it, index })).filter(({ it }) => !done.has(it.id));
   const tRun = performance.now();
   let traced = 0;
+  // Per-phase time of the trace loop (search, each search baseline, ig-layer, ...), as trace.<phase>.
+  const tracePhases: Record<string, number> = {};
   try {
     hooks.progress?.(done.size, items.length);
     for (let s = 0; s < todo.length; s += o.batch) {
       const part = todo.slice(s, s + o.batch);
       const input = await clock.time('images', () => loadBatch(part.map((p) => p.it as DataItem), spec));
       const results = await clock.time('trace', () =>
-        traceChunk(oracle, { input, ids: part.map((p) => p.it.id), labels: part.map((p) => p.it.label ?? null), indices: part.map((p) => p.index) }, settings),
+        traceChunk(oracle, { input, ids: part.map((p) => p.it.id), labels: part.map((p) => p.it.label ?? null), indices: part.map((p) => p.index) }, settings, tracePhases),
       );
       for (const r of results) {
         log.append({ kind: 'image', ...r });
@@ -281,6 +283,7 @@ export async function tracePath(o: TracePathOptions, hooks: TraceHooks = {}): Pr
     log.close();
   }
   const runMs = performance.now() - tRun;
+  for (const [k, v] of Object.entries(tracePhases)) clock.add(`trace.${k}`, v);
   const stats = oracle.stats;
   await oracle.release();
 

@@ -15,7 +15,7 @@ export const CHART_CONFIG = {
   background: 'white',
   title: { fontSize: 14, anchor: 'start' as const, offset: 10 },
   axis: { labelFontSize: 11, titleFontSize: 12, gridColor: '#e6e6e6' },
-  legend: { labelFontSize: 11, titleFontSize: 12, labelLimit: 320 },
+  legend: { labelFontSize: 11, titleFontSize: 12, labelLimit: 320, titleLimit: 320 },
   header: { labelFontSize: 11, titleFontSize: 12 },
   range: { category: ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#000000', '#7F7F7F'] },
 };

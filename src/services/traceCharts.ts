@@ -135,15 +135,7 @@ export function pathDiagramSpec(im: Img, layers: readonly number[], title: strin
     if (!c.top.some((t) => t.neuron === c.neuron)) cand.push({ layer: layers[li], rank: c.top.length + 1, neuron: c.neuron, score: c.score, chosen: true, label: `n${c.neuron}` });
   });
   const chosen = cand.filter((c) => c.chosen);
-  const marks = others.flatMap((name) => {
-    const m = im.methods.find((x) => x.method === name);
-    if (!m) return [];
-    return m.path.flatMap((n, li) => {
-      const hit = cand.find((c) => c.layer === layers[li] && c.neuron === n);
-      return hit ? [{ layer: hit.layer, rank: hit.rank, method: name }] : [];
-    });
-  });
-  const K = Math.max(...im.layers.map((c) => c.top.length)) + 1;
+  const K = Math.max(...cand.map((c) => c.rank));
   const y = { field: 'rank', type: 'ordinal', title: 'candidate rank at the layer', scale: { domain: Array.from({ length: K }, (_, i) => i + 1) } };
   const x = { field: 'layer', type: 'ordinal', title: 'layer', axis: { labelAngle: 0 }, scale: { domain: [...layers] } };
   const layersSpec: unknown[] = [
@@ -161,18 +153,31 @@ export function pathDiagramSpec(im: Img, layers: readonly number[], title: strin
     },
     { data: { values: cand }, mark: { type: 'text', dy: -17, fontSize: 10 }, encoding: { x, y, text: { field: 'label' } } },
   ];
-  if (marks.length) {
-    layersSpec.push({
-      data: { values: marks },
-      mark: { type: 'point', shape: 'diamond', size: 90, filled: true, xOffset: 16 },
-      encoding: { x, y, shape: { field: 'method', type: 'nominal', title: 'also on path of' }, fill: { field: 'method', type: 'nominal', title: 'also on path of' } },
+  // Other methods whose path has one of the drawn candidates: a small diamond right of it, one offset per method.
+  const palette = ['#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#000000', '#7F7F7F'];
+  others.forEach((name, k) => {
+    const m = im.methods.find((q) => q.method === name);
+    if (!m) return;
+    const hits = m.path.flatMap((n, li) => {
+      const hit = cand.find((c) => c.layer === layers[li] && c.neuron === n);
+      return hit ? [{ layer: hit.layer, rank: hit.rank, method: name }] : [];
     });
-  }
+    layersSpec.push({
+      data: { values: hits },
+      mark: { type: 'point', shape: 'diamond', size: 80, filled: true, opacity: 1, xOffset: 17 + 9 * k },
+      encoding: {
+        x,
+        y,
+        // One legend for all methods (the first layer's); the others share its domain and colours.
+        color: { datum: name, type: 'nominal', title: 'also on the path of', scale: { domain: [...others], range: palette.slice(0, others.length) }, ...(k > 0 ? { legend: null } : {}) },
+      },
+    });
+  });
   return {
     title: { text: title, subtitle: [`image ${im.id}, target ${im.target}, p = ${im.pBase.toFixed(3)}`, 'circles: each layer\'s best candidates by the search\'s score; line: the path'] },
     width: Math.max(240, 110 * layers.length),
     height: Math.max(160, 34 * K),
     layer: layersSpec,
-    resolve: { scale: { color: 'independent', shape: 'independent', fill: 'independent' } },
+    resolve: { scale: { color: 'independent' } },
   } as unknown as ChartSpec;
 }

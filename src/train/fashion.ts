@@ -26,9 +26,12 @@ export function loadFashionSplit(dir: string, split: 'train' | 'test'): DigitSet
   const labels = idxLabels(readIdx(lblFile));
   if (imgs.height !== DIGIT_SIDE || imgs.width !== DIGIT_SIDE || imgs.channels !== 1) throw usageError(`${imgFile}: expected 28x28 grayscale images`);
   if (labels.length !== imgs.count) throw usageError(`${lblFile}: ${labels.length} labels for ${imgs.count} images`);
+  // A plain loop: Float32Array.from with a map function takes seconds on 47M bytes.
+  const pixels = new Float32Array(imgs.data.length);
+  for (let i = 0; i < pixels.length; i++) pixels[i] = imgs.data[i]! / 255;
   return {
     count: imgs.count,
-    pixels: Float32Array.from(imgs.data, (b) => b / 255),
+    pixels,
     labels: Uint8Array.from(labels),
     ids: Array.from({ length: imgs.count }, (_, i) => `${split}/${i}`),
   };

@@ -8,7 +8,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureBuilt, runVitpath } from '../helpers/cli.js';
+import { spawn } from 'node:child_process';
+import { BIN, ROOT, ensureBuilt, type CliRun } from '../helpers/cli.js';
 import { parseCsv } from '../../src/report/csv.js';
 import { checkXml, countMarks } from '../helpers/xml.js';
 
@@ -17,13 +18,26 @@ const MODEL = 'fixtures/models/digits-vit.onnx';
 const FAST = ['--images', 'fixtures/digits', '--steps', '4', '--threads', '1', '--provider', 'cpu', '--baselines', 'ig-layer,random'];
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
+/** The CLI as runVitpath runs it, but without blocking this worker's event loop while it runs. */
+function runVitpath(args: string[]): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1', CI: '1', VITPATH_DEBUG: '' } });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
 describe('trace-path pictures and class outputs', () => {
   const out = path.join(tmp, 'run');
   let stdout = '';
   let report: any;
-  beforeAll(() => {
+  beforeAll(async () => {
     ensureBuilt();
-    const r = runVitpath(['trace-path', MODEL, ...FAST, '--shard', '0/2', '--search', 'effect', '--candidates', '4', '--plot-images', '2', '--out', out]);
+    const r = await runVitpath(['trace-path', MODEL, ...FAST, '--shard', '0/2', '--search', 'effect', '--candidates', '4', '--plot-images', '2', '--out', out]);
     if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stderr}`);
     stdout = r.stdout;
     report = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8'));
@@ -98,16 +112,16 @@ describe('trace-path pictures and class outputs', () => {
     expect([s.rule, s.steps, s.autoSteps]).toEqual(['left', 4, null]);
   });
 
-  it('--steps auto chooses a rule and steps at most as wrong as left with 20 on the first images', () => {
+  it('--steps auto chooses a rule and steps at most as wrong as left with 20 on the first images', async () => {
     const o = path.join(tmp, 'auto');
-    const r = runVitpath(['trace-path', MODEL, ...FAST, '--baselines', 'none', '--limit', '2', '--steps', 'auto', '--out', o, '--json', '--quiet']);
+    const r = await runVitpath(['trace-path', MODEL, ...FAST, '--baselines', 'none', '--limit', '2', '--steps', 'auto', '--out', o, '--json', '--quiet']);
     if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stderr}`);
     const s = JSON.parse(r.stdout).results.settings;
     expect(s.autoSteps.error).toBeLessThanOrEqual(s.autoSteps.reference);
     expect(s.autoSteps.maxError).toBe(s.autoSteps.reference);
     expect([s.rule, s.steps]).toEqual([s.autoSteps.rule, s.autoSteps.steps]);
     expect(s.steps).toBeLessThanOrEqual(20);
-    const bad = runVitpath(['trace-path', MODEL, ...FAST, '--max-error', '0.01', '--out', path.join(tmp, 'bad')]);
+    const bad = await runVitpath(['trace-path', MODEL, ...FAST, '--max-error', '0.01', '--out', path.join(tmp, 'bad')]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/--max-error goes with --steps auto/);
   }, 120_000);

@@ -106,7 +106,7 @@ async function main(): Promise<void> {
   };
   const out = path.join(root, 'bench/probe-layers.results.json');
   fs.writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
-  fs.writeFileSync(path.join(root, 'bench/probe-layers.results.svg'), layersChartSvg(r, `probe-layers: vit-mnist, ${limit} MNIST test images`));
+  fs.writeFileSync(path.join(root, 'bench/probe-layers.results.svg'), await layersChartSvg(r, `probe-layers: vit-mnist, ${limit} MNIST test images`));
   process.stdout.write(JSON.stringify(result, null, 2) + '\n');
 }
 

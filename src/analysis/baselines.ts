@@ -1,8 +1,7 @@
 // Baseline paths the influential path is compared with: activation, influence-pattern,
 // per-layer integrated gradients (knowledge-neuron style) and seeded random.
 import type { NeuronOracle } from './oracle.js';
-import type { ImageContext } from './pathSearch.js';
-import { alphas } from './jas.js';
+import { asQuadrature, type ImageContext, type StepsOrRule } from './pathSearch.js';
 import { argmax, mulberry32 } from './stats.js';
 
 export const BASELINES = ['activation', 'influence', 'ig-layer', 'random'] as const;
@@ -34,14 +33,15 @@ export function imageKey(id: string): number {
 
 /**
  * Influence-pattern baseline: scale the (normalized) input by alpha_k (baseline = zero
- * tensor), and per layer take the argmax over neurons of the mean over steps of dF/da.
+ * tensor), and per layer take the argmax over neurons of the rule-weighted mean over steps of dF/da.
  */
-export async function influencePaths(oracle: NeuronOracle, images: ImageContext[], steps: number): Promise<number[][]> {
-  const m = steps;
+export async function influencePaths(oracle: NeuronOracle, images: ImageContext[], steps: StepsOrRule): Promise<number[][]> {
+  const q = asQuadrature(steps);
+  const m = q.steps;
   const F = oracle.ffn;
   const L = oracle.layers.length;
   const S = images.length * m;
-  const al = alphas(m);
+  const al = q.alphas;
   const input = new Float32Array(S * oracle.inputSize);
   const target = new Int32Array(S);
   images.forEach((im, i) => {
@@ -59,7 +59,8 @@ export async function influencePaths(oracle: NeuronOracle, images: ImageContext[
       for (let k = 0; k < m; k++) {
         const g = res.grads![l]!;
         const base = (i * m + k) * F;
-        for (let j = 0; j < F; j++) mean[j]! += g[base + j]! / m;
+        const ck = q.weights[k]!;
+        for (let j = 0; j < F; j++) mean[j]! += ck * g[base + j]!;
       }
       return argmax(mean);
     }),
@@ -68,16 +69,17 @@ export async function influencePaths(oracle: NeuronOracle, images: ImageContext[
 
 /**
  * Per-layer integrated gradients: for each layer independently, scale that layer's whole row
- * by alpha_k (other layers untouched) and take argmax_j of a_j/m * sum_k dF/da_j.
- * `firstLayerGradSums` (per image, sum_k dF/da at the first layer, as searchPaths' onFirstPass
- * reports them) replaces the first layer's pass, which is the same computation.
+ * by alpha_k (other layers untouched) and take argmax_j of a_j * Σ_k c_k dF/da_j(α_k).
+ * `firstLayerGradSums` (per image, Σ_k c_k dF/da at the first layer, as searchPaths' onFirstPass
+ * reports them with the same rule) replaces the first layer's pass, which is the same computation.
  */
-export async function igLayerPaths(oracle: NeuronOracle, images: ImageContext[], steps: number, firstLayerGradSums?: Float64Array[]): Promise<number[][]> {
-  const m = steps;
+export async function igLayerPaths(oracle: NeuronOracle, images: ImageContext[], steps: StepsOrRule, firstLayerGradSums?: Float64Array[]): Promise<number[][]> {
+  const q = asQuadrature(steps);
+  const m = q.steps;
   const F = oracle.ffn;
   const L = oracle.layers.length;
   const n = images.length;
-  const al = alphas(m);
+  const al = q.alphas;
   if (firstLayerGradSums && firstLayerGradSums.length !== n) throw new Error(`igLayerPaths: ${firstLayerGradSums.length} first-layer gradient sums for ${n} images`);
   const l0 = firstLayerGradSums ? 1 : 0; // first layer evaluated here
   // One evaluation covering the layers from l0 on: sample (l, i, k) at ((l - l0) * n + i) * m + k.
@@ -113,10 +115,11 @@ export async function igLayerPaths(oracle: NeuronOracle, images: ImageContext[],
         const g = res!.grads![l]!;
         for (let k = 0; k < m; k++) {
           const base = (((l - l0) * n + i) * m + k) * F;
-          for (let j = 0; j < F; j++) ig[j]! += g[base + j]!;
+          const ck = q.weights[k]!;
+          for (let j = 0; j < F; j++) ig[j]! += ck * g[base + j]!;
         }
       }
-      for (let j = 0; j < F; j++) ig[j] = (im.acts[l]![j]! / m) * ig[j]!;
+      for (let j = 0; j < F; j++) ig[j] = im.acts[l]![j]! * ig[j]!;
       return argmax(ig);
     }),
   );

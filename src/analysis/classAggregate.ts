@@ -15,6 +15,10 @@ export interface ClassAggregate {
   preferred: (number[] | null)[];
   /** [classes, classes] cosine similarity of the flattened count tables (zero vs zero = 1, zero vs other = 0). */
   similarity: Float64Array;
+  /** Per class: images whose whole path equals the class's preferred path (0 without images). */
+  pathShared: Int32Array;
+  /** Per class and layer: share of the class's images whose path has the preferred neuron there (null: no image). */
+  preferredShare: (number[] | null)[];
 }
 
 /** Aggregate one path (one neuron per layer) per image, grouped by class. */
@@ -30,5 +34,11 @@ export function aggregateByClass(paths: number[][], classOf: number[], classes: 
     images[c] ? Array.from({ length: layers }, (_, l) => argmax(counts, (c * layers + l) * ffn, (c * layers + l + 1) * ffn)) : null,
   );
   const similarity = cosineSimilarityMatrix(counts, classes, layers * ffn);
-  return { classes, layers, ffn, counts, images, preferred, similarity };
+  const pathShared = new Int32Array(classes);
+  paths.forEach((p, i) => {
+    const pref = preferred[classOf[i]!]!;
+    if (p.every((j, l) => j === pref[l])) pathShared[classOf[i]!]!++;
+  });
+  const preferredShare = preferred.map((pref, c) => (pref ? pref.map((j, l) => counts[(c * layers + l) * ffn + j]! / images[c]!) : null));
+  return { classes, layers, ffn, counts, images, preferred, similarity, pathShared, preferredShare };
 }

@@ -1,31 +1,24 @@
 // Joint Attribution Score of a neuron path, in the official "product" form and the
-// integrated-gradients "sum" form, from per-step gradients at the path neurons.
+// integrated-gradients "sum" form, from the rule-weighted step sums of the gradients at the path neurons.
 
 export type JasForm = 'product' | 'sum';
 
 /**
- * w[l] = clean activation of the path neuron at layer l; gsum[l] = sum over the m steps of
- * dF/d(neuron) at that layer. Returns both forms.
- *   product = (sum_l w_l / m) * (sum_l gsum_l)
- *   sum     = sum_l (w_l / m) * gsum_l
+ * w[l] = clean activation of the path neuron at layer l; gw[l] = Σ_k c_k dF/d(neuron)(α_k), the
+ * integration rule's weighted sum over its nodes (for the paper's left Riemann sum, (1/m) Σ_k g_l(k)).
+ *   product = (Σ_l w_l) · (Σ_l gw_l)       (the official implementation)
+ *   sum     = Σ_l w_l · gw_l                (integrated gradients of the set; → F(clean) − F(path zeroed))
  */
-export function jasForms(w: ArrayLike<number>, gsum: ArrayLike<number>, m: number): { product: number; sum: number } {
+export function jasForms(w: ArrayLike<number>, gw: ArrayLike<number>): { product: number; sum: number } {
   let wTot = 0;
   let gTot = 0;
   let s = 0;
   for (let l = 0; l < w.length; l++) {
     wTot += w[l]!;
-    gTot += gsum[l]!;
-    s += (w[l]! / m) * gsum[l]!;
+    gTot += gw[l]!;
+    s += w[l]! * gw[l]!;
   }
-  return { product: (wTot / m) * gTot, sum: s };
-}
-
-/** Left Riemann steps alpha_k = k/m, k = 0..m-1. */
-export function alphas(m: number): Float64Array {
-  const a = new Float64Array(m);
-  for (let k = 0; k < m; k++) a[k] = k / m;
-  return a;
+  return { product: wTot * gTot, sum: s };
 }
 
 /** The k best indices by value (descending; ties by lower index). */

@@ -34,6 +34,11 @@ export interface EditResult {
   logits: Float32Array;
   /** Per layer dF/dR_l, [S, ffn] (present when grads were asked for). */
   grads?: Float32Array[];
+  /**
+   * Per layer the row as computed before its edit (given the edits upstream), [S, ffn]; oracles
+   * that can expose it do (the effect search's attribution pre-filter reads it, else clean rows).
+   */
+  rows?: Float32Array[];
 }
 
 export interface NeuronOracle {

@@ -1,18 +1,28 @@
 // The layer-progressive search for the influential neuron path (Wang et al., ICLR 2025) and the
-// JAS evaluation of any path, run in batches of images through a NeuronOracle.
+// JAS evaluation of any path, run in batches of images through a NeuronOracle. The integration rule
+// (left Riemann in the paper) is a parameter (quadrature.ts).
 import type { NeuronOracle } from './oracle.js';
-import { alphas, jasForms, topK, type JasForm } from './jas.js';
+import { jasForms, topK, type JasForm } from './jas.js';
+import { quadrature, type Quadrature } from './quadrature.js';
 import { argmax } from './stats.js';
 
+/** An integration rule, or a number of steps of the paper's left Riemann sum. */
+export type StepsOrRule = number | Quadrature;
+
+export function asQuadrature(s: StepsOrRule): Quadrature {
+  return typeof s === 'number' ? quadrature('left', s) : s;
+}
+
 export interface SearchOptions {
-  steps: number;
+  /** Steps of the left Riemann sum, or an integration rule with its steps. */
+  steps: StepsOrRule;
   jas: JasForm;
   /** Candidates recorded per layer (at least 5). */
   topK: number;
   /**
-   * Receives, per image, the sum over the m steps of dF/d(row) at the first searched layer from
-   * the first pass. That pass scales only that layer's row by alpha_k, so it is exactly the
-   * ig-layer baseline's pass for the layer: igLayerPaths takes these sums instead of recomputing.
+   * Receives, per image, the rule-weighted sum over the steps of dF/d(row) at the first searched layer
+   * (Σ_k c_k g(α_k)) from the first pass. That pass scales only that layer's row by α_k, so it is
+   * exactly the ig-layer baseline's pass for the layer: igLayerPaths takes these sums instead of recomputing.
    */
   onFirstPass?: (gradSums: Float64Array[]) => void;
 }
@@ -44,22 +54,17 @@ export interface ImageContext {
   fClean: number;
 }
 
-function repeatInputs(images: ImageContext[], perImage: number, inputSize: number, scaleBy?: (k: number) => number): Float32Array {
+/** Each image's input repeated `perImage` times, [n * perImage, inputSize]. */
+export function repeatInputs(images: ImageContext[], perImage: number, inputSize: number): Float32Array {
   const out = new Float32Array(images.length * perImage * inputSize);
   images.forEach((im, i) => {
-    for (let k = 0; k < perImage; k++) {
-      const dst = out.subarray((i * perImage + k) * inputSize, (i * perImage + k + 1) * inputSize);
-      dst.set(im.input);
-      if (scaleBy) {
-        const a = scaleBy(k);
-        for (let j = 0; j < inputSize; j++) dst[j]! *= a;
-      }
-    }
+    for (let k = 0; k < perImage; k++) out.set(im.input, (i * perImage + k) * inputSize);
   });
   return out;
 }
 
-function targetsFor(images: ImageContext[], perImage: number): Int32Array {
+/** Each image's target repeated `perImage` times. */
+export function targetsFor(images: ImageContext[], perImage: number): Int32Array {
   const t = new Int32Array(images.length * perImage);
   images.forEach((im, i) => t.fill(im.target, i * perImage, (i + 1) * perImage));
   return t;
@@ -67,15 +72,20 @@ function targetsFor(images: ImageContext[], perImage: number): Int32Array {
 
 /**
  * Layer-progressive search over the oracle's layers for a chunk of images: one batched
- * forward+backward pass of m samples per image and layer.
+ * forward+backward pass of m samples per image and layer. At layer l the row is scaled by α_k as a
+ * whole and the neurons chosen before by α_k alone (the other neurons of their rows held at their
+ * clean values); candidate j scores the JAS of {chosen} ∪ {j} computed from that pass:
+ *   product: (Σ w) · Σ_k c_k (g_j(k) + Σ_chosen g(k)),   sum: w_j Σ_k c_k g_j(k) + Σ_chosen w Σ_k c_k g(k).
  */
 export async function searchPaths(oracle: NeuronOracle, images: ImageContext[], opts: SearchOptions): Promise<LayerChoice[][]> {
-  const m = opts.steps;
+  const q = asQuadrature(opts.steps);
+  const m = q.steps;
   const F = oracle.ffn;
   const L = oracle.layers.length;
   const n = images.length;
   const S = n * m;
-  const al = alphas(m);
+  const al = q.alphas;
+  const c = q.weights;
   const input = repeatInputs(images, m, oracle.inputSize);
   const target = targetsFor(images, m);
   const choices: LayerChoice[][] = images.map(() => []);
@@ -106,12 +116,13 @@ export async function searchPaths(oracle: NeuronOracle, images: ImageContext[], 
     const firstSums: Float64Array[] = [];
     for (let i = 0; i < n; i++) {
       const a = images[i]!.acts[li]!;
-      // Sum over steps of the candidate gradients, and of the chosen neurons' gradients.
+      // Weighted step sums of the candidate gradients, and of the chosen neurons' gradients.
       const G = new Float64Array(F);
       const gl = grads[li]!;
       for (let k = 0; k < m; k++) {
         const base = (i * m + k) * F;
-        for (let j = 0; j < F; j++) G[j]! += gl[base + j]!;
+        const ck = c[k]!;
+        for (let j = 0; j < F; j++) G[j]! += ck * gl[base + j]!;
       }
       if (li === 0) firstSums.push(G);
       let gPrev = 0;
@@ -121,14 +132,14 @@ export async function searchPaths(oracle: NeuronOracle, images: ImageContext[], 
         const p = choices[i]![lj]!.neuron;
         const w = images[i]!.acts[lj]![p]!;
         let gs = 0;
-        for (let k = 0; k < m; k++) gs += grads[lj]![(i * m + k) * F + p]!;
+        for (let k = 0; k < m; k++) gs += c[k]! * grads[lj]![(i * m + k) * F + p]!;
         gPrev += gs;
         wPrev += w;
-        sumPrev += (w / m) * gs;
+        sumPrev += w * gs;
       }
       const score = new Float64Array(F);
       for (let j = 0; j < F; j++) {
-        score[j] = opts.jas === 'product' ? (G[j]! + gPrev) * ((a[j]! + wPrev) / m) : (a[j]! / m) * G[j]! + sumPrev;
+        score[j] = opts.jas === 'product' ? (G[j]! + gPrev) * (a[j]! + wPrev) : a[j]! * G[j]! + sumPrev;
       }
       const best = argmax(score);
       choices[i]!.push({
@@ -146,17 +157,19 @@ export async function searchPaths(oracle: NeuronOracle, images: ImageContext[], 
 
 /**
  * JAS (both forms) and completeness gap of given paths: one pass of m samples per (image, path)
- * in which every layer's row is the clean row with the path neuron scaled by alpha_k.
- * paths[i][q] is the q-th path of image i (one neuron per oracle layer).
+ * in which every layer's row is the clean row with the path neuron scaled by α_k (plus one sample
+ * at α = 0 when the rule has no node there). paths[i][q] is the q-th path of image i.
  */
-export async function scorePaths(oracle: NeuronOracle, images: ImageContext[], paths: number[][][], steps: number): Promise<PathScore[][]> {
-  const m = steps;
+export async function scorePaths(oracle: NeuronOracle, images: ImageContext[], paths: number[][][], steps: StepsOrRule): Promise<PathScore[][]> {
+  const q = asQuadrature(steps);
+  const m = q.steps;
+  const per = q.zeroIndex >= 0 ? m : m + 1; // the extra sample (last) is α = 0
+  const al = Float64Array.from({ length: per }, (_, k) => (k < m ? q.alphas[k]! : 0));
   const F = oracle.ffn;
   const L = oracle.layers.length;
-  const al = alphas(m);
   const jobs: { i: number; q: number }[] = [];
-  paths.forEach((ps, i) => ps.forEach((_, q) => jobs.push({ i, q })));
-  const S = jobs.length * m;
+  paths.forEach((ps, i) => ps.forEach((_, qi) => jobs.push({ i, q: qi })));
+  const S = jobs.length * per;
   const input = new Float32Array(S * oracle.inputSize);
   const target = new Int32Array(S);
   const scale: Float32Array[] = [];
@@ -165,11 +178,11 @@ export async function scorePaths(oracle: NeuronOracle, images: ImageContext[], p
     scale.push(new Float32Array(S * F));
     offset.push(new Float32Array(S * F));
   }
-  jobs.forEach(({ i, q }, jIdx) => {
+  jobs.forEach(({ i, q: qi }, jIdx) => {
     const im = images[i]!;
-    const path = paths[i]![q]!;
-    for (let k = 0; k < m; k++) {
-      const s = jIdx * m + k;
+    const path = paths[i]![qi]!;
+    for (let k = 0; k < per; k++) {
+      const s = jIdx * per + k;
       input.set(im.input, s * oracle.inputSize);
       target[s] = im.target;
       for (let l = 0; l < L; l++) {
@@ -179,20 +192,20 @@ export async function scorePaths(oracle: NeuronOracle, images: ImageContext[], p
       }
     }
   });
-  const res = await oracle.evaluate({ input, samples: S, scale, offset, target, grads: true });
+  const res = S > 0 ? await oracle.evaluate({ input, samples: S, scale, offset, target, grads: true }) : undefined;
   const out: PathScore[][] = paths.map(() => []);
-  jobs.forEach(({ i, q }, jIdx) => {
+  jobs.forEach(({ i, q: qi }, jIdx) => {
     const im = images[i]!;
-    const path = paths[i]![q]!;
+    const path = paths[i]![qi]!;
     const w = path.map((p, l) => im.acts[l]![p]!);
-    const gsum = path.map((p, l) => {
+    const gw = path.map((p, l) => {
       let g = 0;
-      for (let k = 0; k < m; k++) g += res.grads![l]![(jIdx * m + k) * F + p]!;
+      for (let k = 0; k < m; k++) g += q.weights[k]! * res!.grads![l]![(jIdx * per + k) * F + p]!;
       return g;
     });
-    const { product, sum } = jasForms(w, gsum, m);
-    const fZeroed = res.F[jIdx * m]!; // alpha_0 = 0
-    out[i]![q] = { path, activations: w, jasProduct: product, jasSum: sum, completenessGap: im.fClean - fZeroed, fZeroed };
+    const { product, sum } = jasForms(w, gw);
+    const fZeroed = res!.F[jIdx * per + (q.zeroIndex >= 0 ? q.zeroIndex : m)]!;
+    out[i]![qi] = { path, activations: w, jasProduct: product, jasSum: sum, completenessGap: im.fClean - fZeroed, fZeroed };
   });
   return out;
 }

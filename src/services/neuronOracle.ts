@@ -106,6 +106,7 @@ export class OrtNeuronOracle implements NeuronOracle {
     const S = q.samples;
     const out: EditResult = { F: new Float32Array(S), logits: new Float32Array(S * C) };
     if (q.grads) out.grads = this.layers.map(() => new Float32Array(S * F));
+    out.rows = this.layers.map(() => new Float32Array(S * F));
     for (let s0 = 0; s0 < S; s0 += this.maxSamples) {
       const n = Math.min(this.maxSamples, S - s0);
       const offsets: Record<number, Float32Array> = {};
@@ -127,6 +128,7 @@ export class OrtNeuronOracle implements NeuronOracle {
       out.logits.set(r.logits, s0 * C);
       const g = r.grads;
       if (out.grads && g) this.layers.forEach((l, li) => out.grads![li]!.set(g[l]!, s0 * F));
+      this.layers.forEach((l, li) => out.rows![li]!.set(r.activations[l]!, s0 * F));
     }
     return out;
   }

@@ -29,7 +29,7 @@ import { NeuronGradientEngine } from '../analysis/gradientEngine.js';
 import { crossValidateProbe } from '../analysis/linearProbe.js';
 import { blockInfluence, klDivergenceFromLogits } from '../analysis/stats.js';
 import { scoreLogits } from '../analysis/classify.js';
-import { lineChartSvg } from '../report/svgChart.js';
+import { renderSvg, writeChart, type ChartSpec } from '../report/charts.js';
 import { makeEnvelope, runtimeInfo, Stopwatch, type Envelope, type ModelInfo } from '../report/envelope.js';
 import { registerReportSchema } from '../report/schema.js';
 import type { CsvRow } from '../report/csv.js';
@@ -37,7 +37,7 @@ import { prepareOutDir, type OutDir } from '../report/outdir.js';
 import { badInput, usageError } from '../errors.js';
 
 export const COMMAND = 'probe-layers';
-export const FILES = { report: 'report.json', csv: 'layers.csv', chart: 'layers.svg' } as const;
+export const FILES = { report: 'report.json', csv: 'layers.csv', chart: 'layers.svg', chartSpec: 'layers.vl.json' } as const;
 
 /** Largest model size x blocks for which the attribution uses one gradient graph per block. */
 export const PER_LAYER_ENGINE_BUDGET = 1024 ** 3;
@@ -601,23 +601,36 @@ export function layersCsvRows(r: ProbeLayersResults): CsvRow[] {
   return rows;
 }
 
-/** The per-layer curves as an SVG line chart. */
-export function layersChartSvg(r: ProbeLayersResults, title = 'probe-layers'): string {
-  const L = r.layers;
-  return lineChartSvg({
+/** The per-layer curves as a vega-lite line chart (one line per metric, blocks on x). */
+export function layersChartSpec(r: ProbeLayersResults, title = 'probe-layers'): ChartSpec {
+  const series: [string, (x: ProbeLayersResults['layers'][number]) => number | null][] = [
+    ['logit-lens accuracy', (x) => x.logitLens.accuracy],
+    ['probe accuracy (residual)', (x) => x.probe.accuracy],
+    ['probe accuracy (neurons)', (x) => x.neuronProbe.accuracy],
+    ['redundancy (1 - cos, block)', (x) => x.redundancy.block],
+    ['attention ablation drop', (x) => x.ablation.attention.accuracyDrop],
+    ['MLP ablation drop', (x) => x.ablation.mlp.accuracyDrop],
+  ];
+  const values = r.layers.flatMap((x) => series.map(([name, f]) => ({ block: x.layer, series: name, value: f(x) }))).filter((v) => v.value !== null && Number.isFinite(v.value));
+  return {
     title,
-    xLabel: 'block',
-    yLabel: 'accuracy / Block Influence / drop',
-    xTicks: L.map((x) => x.layer),
-    series: [
-      { name: 'logit-lens accuracy', values: L.map((x) => x.logitLens.accuracy) },
-      { name: 'probe accuracy (residual)', values: L.map((x) => x.probe.accuracy) },
-      { name: 'probe accuracy (neurons)', values: L.map((x) => x.neuronProbe.accuracy) },
-      { name: 'redundancy (1 - cos, block)', values: L.map((x) => x.redundancy.block) },
-      { name: 'attention ablation drop', values: L.map((x) => x.ablation.attention.accuracyDrop) },
-      { name: 'MLP ablation drop', values: L.map((x) => x.ablation.mlp.accuracyDrop) },
-    ],
-  });
+    width: 520,
+    height: 300,
+    data: { values },
+    mark: { type: 'line', point: { size: 45, filled: true }, strokeWidth: 2 },
+    encoding: {
+      x: { field: 'block', type: 'ordinal', title: 'block', axis: { labelAngle: 0 } },
+      y: { field: 'value', type: 'quantitative', title: 'accuracy / Block Influence / drop' },
+      color: { field: 'series', type: 'nominal', title: null, sort: series.map(([n]) => n) },
+      shape: { field: 'series', type: 'nominal', title: null, sort: series.map(([n]) => n) },
+      tooltip: [{ field: 'series' }, { field: 'block' }, { field: 'value', format: '.4f' }],
+    },
+  } as ChartSpec;
+}
+
+/** The per-layer curves as a standalone SVG. */
+export function layersChartSvg(r: ProbeLayersResults, title = 'probe-layers'): Promise<string> {
+  return renderSvg(layersChartSpec(r, title));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -687,11 +700,11 @@ export async function probeLayers(modelPath: string, opts: ProbeLayersOptions): 
   );
 }
 
-/** Write report.json, layers.csv and layers.svg into `out`; returns the paths written. */
-export function writeProbeLayersFiles(report: ProbeLayersReport, out: OutDir): string[] {
+/** Write report.json, layers.csv and layers.svg (+ its spec layers.vl.json) into `out`; returns the paths written. */
+export async function writeProbeLayersFiles(report: ProbeLayersReport, out: OutDir): Promise<string[]> {
   return [
     out.writeCsv(FILES.csv, layersCsvRows(report.results), CSV_COLUMNS),
-    out.writeText(FILES.chart, layersChartSvg(report.results, `probe-layers: ${path.basename(report.model.path)}, ${report.results.images.count} images`)),
+    ...(await writeChart(out, 'layers', layersChartSpec(report.results, `probe-layers: ${path.basename(report.model.path)}, ${report.results.images.count} images`))),
     out.writeJson(FILES.report, report),
   ];
 }
@@ -709,6 +722,6 @@ export async function runProbeLayers(modelPath: string, opts: ProbeLayersOptions
       outDir = prepareOutDir({ command: COMMAND, out: opts.out, force: opts.force }, Object.values(FILES));
     },
   });
-  writeProbeLayersFiles(report, outDir!);
+  await writeProbeLayersFiles(report, outDir!);
   return { report, outDir: outDir! };
 }

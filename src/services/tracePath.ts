@@ -15,11 +15,34 @@ import { badInput, usageError } from '../errors.js';
 import { BASELINES, type BaselineName } from '../analysis/baselines.js';
 import type { JasForm } from '../analysis/jas.js';
 import { labelledAccuracy } from '../analysis/classify.js';
+import type { Prefilter, SearchScore } from '../analysis/beamSearch.js';
+import { minSteps, RULES, type QuadratureRule } from '../analysis/quadrature.js';
+import { chooseRule } from '../analysis/autoSteps.js';
 import { checkLayers, defaultToken, resolveToken, type TokenChoice } from '../onnx/rewrite/intervene.js';
 import type { ProviderChoice } from '../runtime/session.js';
-import { traceChunk, summarizeMethods, classSummary, type ImageResult, type MethodName, type TargetChoice, type TraceSettings } from './traceCore.js';
+import {
+  traceChunk,
+  buildContexts,
+  summarizeMethods,
+  classSummary,
+  sameSearch,
+  searchPreset,
+  DEFAULT_BEAM,
+  DEFAULT_CANDIDATES,
+  SEARCH_BASELINES,
+  type ImageResult,
+  type MethodName,
+  type SearchBaseline,
+  type SearchSpec,
+  type SearchStrategy,
+  type TargetChoice,
+  type TraceSettings,
+} from './traceCore.js';
 import { traceResultsSchema, type TraceResults } from './traceSchema.js';
 import { OrtNeuronOracle } from './neuronOracle.js';
+import { chartFiles, writeChart } from '../report/charts.js';
+import { classFrequencyRows, classHeatmapSpec, pathDiagramSpec, ratiosSpec, similaritySpec } from './traceCharts.js';
+import * as path from 'node:path';
 
 export interface TracePathOptions {
   model: string;
@@ -28,9 +51,26 @@ export interface TracePathOptions {
   output?: string;
   target: TargetChoice;
   objective: 'prob' | 'logit';
-  steps: number;
+  /** Steps of every integrated gradient, or 'auto' (chooseRule on the first images picks rule and steps). */
+  steps: number | 'auto';
+  /** Integration rule of every integrated gradient (default left, the paper's). */
+  rule?: QuadratureRule;
+  /** With steps 'auto': the relative completeness error to reach (default: left with 20 steps' error). */
+  maxError?: number;
+  /** Path diagrams (path-<index>.svg) for the first N images. */
+  plotImages?: number;
   jas: JasForm;
-  baselines: BaselineName[];
+  /** The path's search (default greedy, the paper's). */
+  search?: SearchStrategy;
+  /** What the search ranks by (default: `jas` for greedy, sum for beam, effect for effect). */
+  score?: SearchScore;
+  /** Beam width of --search beam (default 4). */
+  beam?: number;
+  /** Neurons ablated per layer by the effect score (default 16; >= the FFN width: all). */
+  candidates?: number;
+  /** Attribution pre-filter of the effect score (default taylor). */
+  prefilter?: Prefilter;
+  baselines: (BaselineName | SearchBaseline)[];
   topK: number;
   token?: TokenChoice;
   layers?: number[];
@@ -67,6 +107,8 @@ export interface TracePathOutcome {
 
 export const REPORT_FILES = ['report.json', 'paths.csv', 'images.csv', 'classes.csv', 'similarity.csv'];
 const PROGRESS_FILE = 'progress.jsonl';
+/** Images --steps auto calibrates on. */
+export const AUTO_IMAGES = 8;
 
 /** Apply --shard K/N (every N-th image starting at K) and then --limit. */
 export function selectItems<T>(items: T[], shard: { index: number; count: number } | undefined, limit: number | undefined): T[] {
@@ -89,6 +131,30 @@ export function parseLayerList(text: string): number[] {
   return [...out].sort((x, y) => x - y);
 }
 
+/** The path's search from the options, checked (exit 1 on contradictions); search baselines checked too. */
+export function resolveSearch(o: Pick<TracePathOptions, 'search' | 'score' | 'jas' | 'beam' | 'candidates' | 'prefilter' | 'baselines'>): SearchSpec {
+  const strategy = o.search ?? 'greedy';
+  if (!['greedy', 'beam', 'effect'].includes(strategy)) throw usageError(`unknown --search "${strategy}"; choose from greedy, beam, effect`);
+  // Beam defaults to the sum form: a wider search exploits the product form's cross terms (a large
+  // activation with no effect times the path's gradients; test/tracePath/strategies.test.ts).
+  const score = o.score ?? (strategy === 'effect' ? 'effect' : strategy === 'beam' ? 'sum' : o.jas);
+  if (!['product', 'sum', 'effect'].includes(score)) throw usageError(`unknown --score "${score}"; choose from product, sum, effect`);
+  if (strategy === 'effect' && score !== 'effect') throw usageError(`--search effect ranks neurons by their measured removal effect; it takes --score effect (got --score ${score}); use --search greedy or beam for JAS scores`);
+  const beam = o.beam ?? DEFAULT_BEAM;
+  if (!Number.isInteger(beam) || beam < 1) throw usageError(`--beam must be a positive integer (got ${beam})`);
+  const candidates = o.candidates ?? DEFAULT_CANDIDATES;
+  if (!Number.isInteger(candidates) || candidates < 1) throw usageError(`--candidates must be a positive integer (got ${candidates})`);
+  const prefilter = o.prefilter ?? 'taylor';
+  if (prefilter !== 'taylor' && prefilter !== 'ig') throw usageError(`unknown --prefilter "${prefilter}"; choose from taylor, ig`);
+  const spec: SearchSpec = { strategy, score, beam, candidates, prefilter };
+  for (const b of o.baselines) {
+    if ((SEARCH_BASELINES as readonly string[]).includes(b)) {
+      if (sameSearch(spec, searchPreset(b as SearchBaseline, spec))) throw usageError(`--baselines ${b} is the path's own search (--search ${strategy} --score ${score}); drop it or choose another --search`);
+    } else if (!BASELINES.includes(b as BaselineName)) throw usageError(`unknown baseline "${b}"; choose from ${[...BASELINES, ...SEARCH_BASELINES].join(', ')} or none`);
+  }
+  return spec;
+}
+
 interface RunHeader {
   kind: 'run';
   fingerprint: Record<string, unknown>;
@@ -106,11 +172,15 @@ export async function tracePath(o: TracePathOptions, hooks: TraceHooks = {}): Pr
   const layers = checkLayers(layout, o.layers);
   const token = o.token ?? defaultToken(layout);
   resolveToken(layout, token);
-  if (!Number.isInteger(o.steps) || o.steps < 1) throw usageError(`--steps must be a positive integer (got ${o.steps})`);
+  if (o.steps !== 'auto' && (!Number.isInteger(o.steps) || o.steps < 1)) throw usageError(`--steps must be a positive integer or auto (got ${o.steps})`);
+  if (o.maxError !== undefined && o.steps !== 'auto') throw usageError('--max-error goes with --steps auto');
   if (typeof o.target === 'number' && (o.target < 0 || o.target >= facts.numClasses)) {
     throw usageError(`--target ${o.target} is outside the model's classes 0..${facts.numClasses - 1}`);
   }
-  for (const b of o.baselines) if (!BASELINES.includes(b)) throw usageError(`unknown baseline "${b}"; choose from ${BASELINES.join(', ')} or none`);
+  const search = resolveSearch(o);
+  const rule = o.rule ?? 'left';
+  if (!RULES.includes(rule)) throw usageError(`unknown --rule "${rule}"; choose from ${RULES.join(', ')}`);
+  if (o.steps !== 'auto' && o.steps < minSteps(rule)) throw usageError(`--rule ${rule} needs --steps ${minSteps(rule)} or more (got ${o.steps})`);
 
   const source = discoverImages(o.images, { labels: o.labels });
   checkLabelRange(source, facts.numClasses);
@@ -122,12 +192,17 @@ export async function tracePath(o: TracePathOptions, hooks: TraceHooks = {}): Pr
   }
   const spec = inferPreprocess(layout.inputDims, o.preprocess);
 
-  const out = prepareOutDir({ command: 'trace-path', out: o.out, force: o.force, resume: o.resume }, [...REPORT_FILES, ...(o.resume ? [] : [PROGRESS_FILE])]);
+  const plotCount = Math.min(o.plotImages ?? 0, items.length);
+  const charts = chartNames(plotCount).flatMap(chartFiles);
+  const out = prepareOutDir({ command: 'trace-path', out: o.out, force: o.force, resume: o.resume }, [...REPORT_FILES, ...charts, ...(o.resume ? [] : [PROGRESS_FILE])]);
   const recorded: TraceResults['settings'] = {
     layers,
     token,
-    steps: o.steps,
-    jas: o.jas,
+    steps: o.steps === 'auto' ? 0 : o.steps,
+    rule,
+    autoSteps: null,
+    search,
+    jas: search.score === 'effect' ? o.jas : search.score,
     objective: o.objective,
     target: o.target,
     baselines: o.baselines,
@@ -141,6 +216,7 @@ export async function tracePath(o: TracePathOptions, hooks: TraceHooks = {}): Pr
     model: loaded.sha256,
     images: items.length + ':' + createHash('sha256').update(items.map((i) => i.id).join('\n')).digest('hex'),
     ...recorded,
+    ...(o.steps === 'auto' ? { steps: 'auto', maxError: o.maxError ?? null } : {}),
     preprocess: describePreprocess(spec),
   };
   const log = out.openLog<ProgressLine>(PROGRESS_FILE, { resume: o.resume });
@@ -168,17 +244,35 @@ export async function tracePath(o: TracePathOptions, hooks: TraceHooks = {}): Pr
       maxSamples: o.maxSamples,
     }),
   );
-  const settings: TraceSettings = { steps: o.steps, jas: o.jas, objective: o.objective, target: o.target, baselines: o.baselines, topK: o.topK, seed: o.seed };
+  if (o.steps === 'auto') {
+    // Calibrate on the first images of the selection (the same on a resumed run).
+    const first = items.slice(0, Math.min(AUTO_IMAGES, items.length));
+    const input = await clock.time('images', () => loadBatch(first as DataItem[], spec));
+    const choice = await clock.time('calibrate', async () => {
+      const { ctxs } = await buildContexts(oracle, { input, ids: first.map((f) => f.id), labels: first.map((f) => f.label ?? null) }, o.target, o.objective);
+      return chooseRule(oracle, ctxs, o.maxError);
+    });
+    recorded.steps = choice.steps;
+    recorded.rule = choice.rule;
+    recorded.autoSteps = choice;
+    hooks.notice?.(
+      `--steps auto: ${choice.rule} rule with ${choice.steps} steps (completeness error ${choice.error.toPrecision(3)} on ${choice.images} images; target ${choice.maxError.toPrecision(3)}${o.maxError === undefined ? ', the error of left with 20 steps' : ''})` +
+        (choice.reached ? '' : '; no rule reached the target, using the most accurate one tried'),
+    );
+  }
+  const settings: TraceSettings = { steps: recorded.steps, rule: recorded.rule, search, jas: recorded.jas, objective: o.objective, target: o.target, baselines: o.baselines, topK: o.topK, seed: o.seed };
   const todo = items.map((it, index) => ({ it, index })).filter(({ it }) => !done.has(it.id));
   const tRun = performance.now();
   let traced = 0;
+  // Per-phase time of the trace loop (search, each search baseline, ig-layer, ...), as trace.<phase>.
+  const tracePhases: Record<string, number> = {};
   try {
     hooks.progress?.(done.size, items.length);
     for (let s = 0; s < todo.length; s += o.batch) {
       const part = todo.slice(s, s + o.batch);
       const input = await clock.time('images', () => loadBatch(part.map((p) => p.it as DataItem), spec));
       const results = await clock.time('trace', () =>
-        traceChunk(oracle, { input, ids: part.map((p) => p.it.id), labels: part.map((p) => p.it.label ?? null), indices: part.map((p) => p.index) }, settings),
+        traceChunk(oracle, { input, ids: part.map((p) => p.it.id), labels: part.map((p) => p.it.label ?? null), indices: part.map((p) => p.index) }, settings, tracePhases),
       );
       for (const r of results) {
         log.append({ kind: 'image', ...r });
@@ -191,6 +285,7 @@ export async function tracePath(o: TracePathOptions, hooks: TraceHooks = {}): Pr
     log.close();
   }
   const runMs = performance.now() - tRun;
+  for (const [k, v] of Object.entries(tracePhases)) clock.add(`trace.${k}`, v);
   const stats = oracle.stats;
   await oracle.release();
 
@@ -209,6 +304,8 @@ export async function tracePath(o: TracePathOptions, hooks: TraceHooks = {}): Pr
     classes: {
       preferred: cls.preferred,
       images: Array.from(cls.images),
+      pathShared: Array.from(cls.pathShared),
+      preferredShare: cls.preferredShare,
       similarity: Array.from({ length: C }, (_, a) => Array.from(cls.similarity.subarray(a * C, (a + 1) * C))),
     },
     imagesPerSecond: traced > 0 ? traced / (runMs / 1000) : 0,
@@ -224,11 +321,16 @@ export async function tracePath(o: TracePathOptions, hooks: TraceHooks = {}): Pr
     },
     traceResultsSchema,
   );
-  writeReports(out, report, layers);
+  await writeReports(out, report, layers, facts.ffnWidth, plotCount);
   return { report, outDir: out, layout };
 }
 
-function writeReports(out: OutDir, report: Envelope<TraceResults>, layers: number[]): void {
+/** The chart files of a run: base names (each NAME.svg + NAME.vl.json). */
+export function chartNames(plotImages: number): string[] {
+  return ['classes', 'similarity', 'ratios', ...Array.from({ length: plotImages }, (_, i) => `path-${i}`)];
+}
+
+async function writeReports(out: OutDir, report: Envelope<TraceResults>, layers: number[], ffn: number, plotImages: number): Promise<void> {
   const r = report.results;
   const pathRows: CsvRow[] = [];
   const imageRows: CsvRow[] = [];
@@ -256,28 +358,33 @@ function writeReports(out: OutDir, report: Envelope<TraceResults>, layers: numbe
       });
     }
   }
-  const classRows: CsvRow[] = [];
-  const counts = new Map<string, number>();
-  for (const im of r.images) {
-    const p = im.methods.find((m) => m.method === 'path')!.path;
-    p.forEach((neuron, li) => {
-      const k = `${im.target},${layers[li]},${neuron}`;
-      counts.set(k, (counts.get(k) ?? 0) + 1);
-    });
-  }
-  for (const [k, count] of [...counts].sort(([a], [b]) => {
-    const x = a.split(',').map(Number);
-    const y = b.split(',').map(Number);
-    return x[0]! - y[0]! || x[1]! - y[1]! || x[2]! - y[2]!;
-  })) {
-    const [cls, layer, neuron] = k.split(',').map(Number);
-    classRows.push({ class: cls!, layer: layer!, neuron: neuron!, count });
-  }
+  const classRows: CsvRow[] = classFrequencyRows(r.images, layers).map((row) => {
+    const pref = r.classes.preferred[row.class];
+    return {
+      class: row.class,
+      layer: row.layer,
+      neuron: row.neuron,
+      count: row.count,
+      share: row.share,
+      preferred: pref && pref[layers.indexOf(row.layer)] === row.neuron ? 1 : 0,
+      class_images: r.classes.images[row.class]!,
+      path_shared: r.classes.pathShared[row.class]!,
+    };
+  });
   const simRows: CsvRow[] = [];
   r.classes.similarity.forEach((row, a) => row.forEach((v, b) => simRows.push({ class_a: a, class_b: b, cosine: v })));
   out.writeCsv('paths.csv', pathRows, ['image', 'method', 'layer', 'neuron', 'activation', 'score']);
   out.writeCsv('images.csv', imageRows);
-  out.writeCsv('classes.csv', classRows, ['class', 'layer', 'neuron', 'count']);
+  out.writeCsv('classes.csv', classRows, ['class', 'layer', 'neuron', 'count', 'share', 'preferred', 'class_images', 'path_shared']);
   out.writeCsv('similarity.csv', simRows, ['class_a', 'class_b', 'cosine']);
+  const name = path.basename(report.model.path);
+  const n = r.images.length;
+  const methods = r.summary.map((s) => s.method);
+  await writeChart(out, 'classes', classHeatmapSpec(r.images, layers, ffn, `trace-path: path neurons per class (${name}, ${n} images)`));
+  await writeChart(out, 'similarity', similaritySpec(r.classes.similarity, `trace-path: class similarity (${name})`));
+  await writeChart(out, 'ratios', ratiosSpec(r.images, methods, `trace-path: remove / enhance per method (${name}, ${n} images)`));
+  for (let i = 0; i < Math.min(plotImages, n); i++) {
+    await writeChart(out, `path-${i}`, pathDiagramSpec(r.images[i]!, layers, `trace-path: the path of image ${i}`, methods.filter((m) => m !== 'path' && m !== 'random')));
+  }
   out.writeJson('report.json', report);
 }

@@ -5,7 +5,8 @@ import { registerReportSchema } from '../report/schema.js';
 
 const num = z.number();
 const int = z.int();
-const methodName = z.enum(['path', 'activation', 'influence', 'ig-layer', 'random']);
+const methodName = z.enum(['path', 'activation', 'influence', 'ig-layer', 'random', 'greedy', 'beam', 'effect']);
+const searchScore = z.enum(['product', 'sum', 'effect']);
 
 export const methodResultSchema = z.object({
   method: methodName,
@@ -18,13 +19,15 @@ export const methodResultSchema = z.object({
   enhanceRatio: num.describe('Target-class softmax probability with the path neurons doubled, divided by the clean probability.'),
   removePred: int,
   enhancePred: int,
+  gradSamples: num.describe('Gradient-graph samples (forward + backward) evaluated per image to find this path (0 for activation and random).'),
+  forwardSamples: num.describe('Forward-only samples evaluated per image to find this path (the effect score\'s ablations).'),
 });
 
 export const layerChoiceSchema = z.object({
   layer: int.describe('Block index (0-based).'),
   neuron: int,
   activation: num,
-  score: num.describe('Score of the chosen neuron in the form chosen by --jas.'),
+  score: num.describe('Score of the path up to and including this neuron, as the search ranks it (--score: JAS product or sum, or the effect F(clean) − F(path removed)).'),
   top: z.array(z.object({ neuron: int, score: num })).describe('Best candidates of the layer, best first.'),
   zeroActivation: z.boolean().describe('The chosen neuron is exactly 0 at the clean input (common with ReLU).'),
 });
@@ -56,6 +59,8 @@ export const methodSummarySchema = z.object({
   enhanceTop1Changed: num,
   removeAccuracyDeviation: num.nullable(),
   enhanceAccuracyDeviation: num.nullable(),
+  meanGradSamples: num.describe('Mean gradient-graph samples per image spent finding the paths.'),
+  meanForwardSamples: num.describe('Mean forward-only samples per image spent finding the paths.'),
 });
 
 export const traceResultsSchema = z.object({
@@ -65,6 +70,29 @@ export const traceResultsSchema = z.object({
     layers: z.array(int),
     token: z.union([z.literal('cls'), z.literal('mean'), int]),
     steps: int,
+    rule: z.enum(['left', 'right', 'midpoint', 'trapezoid', 'gauss']).describe('Integration rule of every integrated gradient (left: the paper\'s Riemann sum).'),
+    autoSteps: z
+      .object({
+        rule: z.enum(['left', 'right', 'midpoint', 'trapezoid', 'gauss']),
+        steps: int,
+        error: num,
+        maxError: num,
+        reference: num.describe('Relative completeness error of left with 20 steps (the paper\'s setting) on the same images.'),
+        reached: z.boolean(),
+        images: int,
+        tried: z.array(z.object({ rule: z.enum(['left', 'right', 'midpoint', 'trapezoid', 'gauss']), steps: int, error: num })),
+      })
+      .nullable()
+      .describe('--steps auto: the calibration that chose rule and steps (relative error Σ|JAS(sum) − gap| / Σ|gap| of the activation path on the first images).'),
+    search: z
+      .object({
+        strategy: z.enum(['greedy', 'beam', 'effect']),
+        score: searchScore,
+        beam: int,
+        candidates: int,
+        prefilter: z.enum(['taylor', 'ig']),
+      })
+      .describe('The search that found the path; beam and candidates matter only for beam and the effect score.'),
     jas: z.enum(['product', 'sum']),
     objective: z.enum(['prob', 'logit']),
     target: z.union([z.enum(['auto', 'label', 'pred']), int]),
@@ -80,6 +108,8 @@ export const traceResultsSchema = z.object({
   classes: z.object({
     preferred: z.array(z.array(int).nullable()).describe('Per target class, the most frequent path neuron per layer (null: no image).'),
     images: z.array(int),
+    pathShared: z.array(int).describe('Per target class, the images whose whole path equals the preferred path.'),
+    preferredShare: z.array(z.array(num).nullable()).describe('Per target class and layer, the share of its images whose path has the preferred (most frequent) neuron there.'),
     similarity: z.array(z.array(num)).describe('Class-to-class cosine similarity of the path frequency tables.'),
   }),
   imagesPerSecond: num,

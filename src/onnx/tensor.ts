@@ -29,8 +29,21 @@ export const DTYPE_NAMES: Partial<Record<DataType, string>> = {
   [DataType.BOOL]: 'bool',
 };
 
+/** Every ONNX element type by its TensorProto.DataType number (for messages about types vitpath lacks). */
+const ONNX_TYPE_NAMES = [
+  'undefined', 'float32', 'uint8', 'int8', 'uint16', 'int16', 'int32', 'int64', 'string', 'bool', 'float16', 'float64',
+  'uint32', 'uint64', 'complex64', 'complex128', 'bfloat16', 'float8e4m3fn', 'float8e4m3fnuz', 'float8e5m2', 'float8e5m2fnuz',
+  'uint4', 'int4', 'float4e2m1', 'float8e8m0', 'uint2', 'int2',
+];
+
 export function dtypeName(t: DataType): string {
-  return DTYPE_NAMES[t] ?? `dtype#${t}`;
+  return DTYPE_NAMES[t] ?? ONNX_TYPE_NAMES[t] ?? `ONNX data type ${t}`;
+}
+
+/** The refusal (exit 3) for a tensor whose element type vitpath does not read. */
+function unsupportedType(t: DataType, tensorName?: string): Error {
+  const which = tensorName ? `tensor "${tensorName}" has element type` : 'tensor element type';
+  return unsupported(`${which} ${dtypeName(t)}, which vitpath does not read; it reads ${Object.values(DTYPE_NAMES).join(', ')} tensors.`);
 }
 
 export function numel(dims: readonly number[]): number {
@@ -54,7 +67,7 @@ function bytesPerElement(t: DataType): number {
     case DataType.BOOL:
       return 1;
     default:
-      throw unsupported(`tensor element type ${dtypeName(t)} is not supported by vitpath`);
+      throw unsupportedType(t);
   }
 }
 
@@ -80,7 +93,7 @@ function viewOf(t: DataType, buf: Uint8Array, n: number): TypedArray {
     case DataType.INT64:
       return new BigInt64Array(ab);
     default:
-      throw unsupported(`tensor element type ${dtypeName(t)} is not supported by vitpath`);
+      throw unsupportedType(t);
   }
 }
 
@@ -92,6 +105,7 @@ export function tensorToHost(t: TensorProto): HostTensor {
   const dims = t.dims.map((d) => Number(d));
   const n = numel(dims);
   const dataType = t.dataType as DataType;
+  if (DTYPE_NAMES[dataType] === undefined) throw unsupportedType(dataType, t.name);
   if (t.dataLocation === DataLocation.EXTERNAL) {
     throw new Error(`tensor ${t.name} has external data that was not loaded`);
   }
@@ -118,7 +132,7 @@ export function tensorToHost(t: TensorProto): HostTensor {
     case DataType.FLOAT16:
       return { dataType, dims, data: Uint16Array.from(t.int32Data.slice(0, n)) };
     default:
-      throw unsupported(`tensor element type ${dtypeName(dataType)} is not supported by vitpath`);
+      throw unsupportedType(dataType, t.name);
   }
 }
 

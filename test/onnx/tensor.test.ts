@@ -1,6 +1,8 @@
 // TensorProto <-> typed arrays for every element type vitpath handles, and the float16 codec.
 import { describe, expect, it } from 'vitest';
 import { create, DataType, TensorProtoSchema } from '../../src/onnx/proto.js';
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import { ExitCode, VitpathError } from '../../src/errors.js';
 import { f16ToF32, f32ToF16, hostToTensor, int64ToNumbers, numel, tensorToHost, toNumbers } from '../../src/onnx/tensor.js';
 
 describe('raw_data round trip', () => {
@@ -44,6 +46,31 @@ describe('typed fields (tensors written without raw_data)', () => {
     const f16 = tensorToHost(create(TensorProtoSchema, { dims: [1n], dataType: DataType.FLOAT16, int32Data: [0x3c00] }));
     expect(toNumbers(f16)).toEqual([1]);
   });
+});
+
+describe('element types vitpath does not read', () => {
+  // Exit 3 naming the tensor and the type (it used to say "dtype#4"): found on ONNX's uint16/uint32/
+  // string/bfloat16 test tensors (test/conformance).
+  const cases: [DataType, string, MessageInitShape<typeof TensorProtoSchema>][] = [
+    [DataType.UINT16, 'uint16', { rawData: new Uint8Array(4) }],
+    [DataType.UINT64, 'uint64', { uint64Data: [1n, 2n] }],
+    [DataType.STRING, 'string', { stringData: [new Uint8Array([104]), new Uint8Array([105])] }],
+    [DataType.BFLOAT16, 'bfloat16', { rawData: new Uint8Array(4) }],
+  ];
+  for (const [dt, name, field] of cases) {
+    it(name, () => {
+      const t = create(TensorProtoSchema, { name: 'w', dims: [2n], dataType: dt, ...field });
+      let err: unknown;
+      try {
+        tensorToHost(t);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(VitpathError);
+      expect((err as VitpathError).exitCode).toBe(ExitCode.UNSUPPORTED);
+      expect((err as VitpathError).message).toMatch(new RegExp(`tensor "w" has element type ${name}, which vitpath does not read`));
+    });
+  }
 });
 
 describe('float16 codec (IEEE binary16, round to nearest even)', () => {

@@ -30,7 +30,7 @@ export interface GradientGraph {
 }
 
 /** Shape/logic ops registered with a zero gradient; left out of the list in error messages. */
-const NON_DIFFERENTIABLE_HINT = new Set(['Shape', 'Size', 'ConstantOfShape', 'Range', 'Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'Not', 'And', 'Or', 'Xor', 'ArgMax', 'ArgMin', 'NonZero', 'IsNaN', 'IsInf']);
+const NON_DIFFERENTIABLE_HINT = new Set(['Shape', 'Size', 'ConstantOfShape', 'Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'Not', 'And', 'Or', 'Xor', 'ArgMax', 'ArgMin', 'NonZero', 'IsNaN', 'IsInf']);
 
 const FLOAT_TYPES = new Set<number>([DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16]);
 

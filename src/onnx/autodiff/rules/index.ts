@@ -20,3 +20,4 @@ import './reduce_max.js';
 import './slice.js';
 import './gather.js';
 import './conv.js';
+import './range.js';

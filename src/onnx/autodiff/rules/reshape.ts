@@ -1,5 +1,6 @@
 // Gradients of ops that only re-view their input's elements (Reshape, Flatten), and the
 // shape computations (Shape, Size, ConstantOfShape, EyeLike) that carry no gradient at all.
+// (Range has its own rule: with float start/delta its values depend on them.)
 import { registerRule } from '../registry.js';
 import { reshapeLike } from '../util.js';
 
@@ -12,7 +13,7 @@ registerRule(['Reshape', 'Flatten'], (ctx) => [reshapeLike(ctx, ctx.gy[0]!, ctx.
 // logic and index results (piecewise constant): zero gradient. The engine never asks for
 // non-float outputs; registering them keeps missingRules() from listing shape arithmetic.
 registerRule(
-  ['Shape', 'Size', 'ConstantOfShape', 'EyeLike', 'RandomNormalLike', 'RandomUniformLike', 'Range', 'NonZero', 'ArgMax', 'ArgMin'],
+  ['Shape', 'Size', 'ConstantOfShape', 'EyeLike', 'RandomNormalLike', 'RandomUniformLike', 'NonZero', 'ArgMax', 'ArgMin'],
   (ctx) => ctx.node.input.map(() => undefined),
 );
 registerRule(['Equal', 'Greater', 'Less', 'GreaterOrEqual', 'LessOrEqual', 'Not', 'And', 'Or', 'Xor', 'IsNaN', 'IsInf'], (ctx) => ctx.node.input.map(() => undefined));

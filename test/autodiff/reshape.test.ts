@@ -35,6 +35,21 @@ describe('Reshape / Flatten gradient rules', () => {
     recordErr('Shape/ConstantOfShape', 'non-differentiable branch (float32)', r.maxRelErr);
     expect(r.maxRelErr).toBeLessThan(1e-3);
   });
+  // Empty tensors: the gradient is re-viewed with Shape(x), which holds a 0; Reshape reads a 0 as
+  // "copy this dim" unless allowzero=1, so before the fix these gradient graphs failed to run
+  // (found by the ONNX test test_reshape_allowzero_reordered).
+  it('empty input: Reshape [0,3,4] -> [3,4,0] with allowzero=1 (opset 14)', async () => {
+    const model = smallModel(14, [['x', F64, [0, 3, 4]]], (b) => b.op('Reshape', ['x', b.constI64([3, 4, 0])], { allowzero: 1 }));
+    const r = await gradCheck({ model, inputs: { x: { data: new Float64Array(0), dims: [0, 3, 4] } }, wrt: ['x'] });
+    expect(r.analytic.x).toEqual([]);
+  });
+  for (const opset of [11, 13]) {
+    it(`empty input: Unsqueeze and Flatten of [0,3] at opset ${opset} (no allowzero yet)`, async () => {
+      const model = smallModel(opset, [['x', F64, [0, 3]]], (b) => b.op('Flatten', [b.unsqueeze('x', [0])], { axis: 2 }));
+      const r = await gradCheck({ model, inputs: { x: { data: new Float64Array(0), dims: [0, 3] } }, wrt: ['x'] });
+      expect(r.analytic.x).toEqual([]);
+    });
+  }
   it('dynamic batch: Reshape [B,3,4] -> [0,-1] and Flatten, run at batch 1 and 4', async () => {
     const model = smallModel(14, [['x', F64, ['batch', 3, 4]]], (b) => b.op('Mul', [b.op('Reshape', ['x', b.constI64([0, -1])]), b.op('Flatten', ['x'], { axis: 1 })]));
     const r = await dynGradCheck({ model, feeds: (bs) => ({ x: feed([bs, 3, 4], bs) }), wrt: ['x'] });

@@ -30,8 +30,14 @@ export function shapeOf(ctx: GradContext, name: string): string {
   return ctx.b.op('Shape', [name]);
 }
 
-/** Reshape `grad` to the runtime shape of `like`. */
+/**
+ * Reshape `grad` to the runtime shape of `like`. A 0 in Reshape's shape means "copy that dim" unless
+ * allowzero=1 (opset 14), so from opset 14 the shape is taken literally; before, an empty `like`
+ * (a static 0 dim) gets an empty gradient by Expand of a zero instead.
+ */
 export function reshapeLike(ctx: GradContext, grad: string, like: string): string {
+  if (ctx.opset >= 14) return ctx.b.op('Reshape', [grad, shapeOf(ctx, like)], { allowzero: 1 });
+  if (ctx.facts(like).dims.includes(0)) return ctx.b.op('Expand', [scalarLike(ctx, like, 0), shapeOf(ctx, like)]);
   return ctx.b.op('Reshape', [grad, shapeOf(ctx, like)]);
 }
 

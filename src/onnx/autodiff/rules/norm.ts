@@ -23,33 +23,53 @@ function onlyFirstOutput(ctx: GradContext, what: string): void {
 
 /**
  * LayerNormalization: xhat = (X - mean) r, r = 1/sqrt(var + eps), Y = xhat Scale + B, with mean
- * and var over axes [axis, rank). With gh = g Scale:
+ * and var over axes [axis, rank) of n elements. With gh = g Scale:
  *   dX = r (gh - mean(gh) - xhat mean(gh xhat)),  dScale = sum(g xhat),  dB = sum(g)
- * where the parameter sums run over the axes Scale/B are broadcast along.
+ * where the parameter sums run over the axes Scale/B are broadcast along. The optional outputs
+ * Mean and InvStdDev (= r, both shaped like X with the normalized axes kept as 1, in the stash
+ * type) add gMean / n and -gR r^3 (X - mean) / n to dX (d var / dX = 2 (X - mean) / n).
  */
 registerRule('LayerNormalization', (ctx) => {
-  onlyFirstOutput(ctx, 'Mean or InvStdDev');
   const { b, node } = ctx;
   const [x, scale, bias] = [node.input[0]!, node.input[1]!, node.input[2]];
   const y = node.output[0]!;
-  const g = ctx.gy[0]!;
+  const [g, gMean, gInv] = ctx.gy;
   const rank = ctx.facts(x).dims.length;
   const axis = normAxis(attrInt(node, 'axis', -1), rank);
   const axes = Array.from({ length: rank - axis }, (_, i) => axis + i);
   const eps = attrFloat(node, 'epsilon', 1e-5);
+  const dt = ctx.facts(x).dataType;
   const mean = (t: string) => b.reduce18('ReduceMean', t, axes, true);
-  const xc = b.op('Sub', [x, mean(x)]);
+  const mx = mean(x);
+  const xc = b.op('Sub', [x, mx]);
   const variance = mean(b.op('Mul', [xc, xc]));
   const r = b.op('Reciprocal', [b.op('Sqrt', [b.op('Add', [variance, scalarLike(ctx, x, eps)])])]);
   const xhat = b.op('Mul', [xc, r]);
   const out: (string | undefined)[] = node.input.map(() => undefined);
   if (ctx.needs[0]) {
-    const gh = b.op('Mul', [g, scale]);
-    const inner = b.op('Sub', [b.op('Sub', [gh, mean(gh)]), b.op('Mul', [xhat, mean(b.op('Mul', [gh, xhat]))])]);
-    out[0] = b.op('Mul', [r, inner]);
+    const terms: string[] = [];
+    if (g) {
+      const gh = b.op('Mul', [g, scale]);
+      const inner = b.op('Sub', [b.op('Sub', [gh, mean(gh)]), b.op('Mul', [xhat, mean(b.op('Mul', [gh, xhat]))])]);
+      terms.push(b.op('Mul', [r, inner]));
+    }
+    if (gMean || gInv) {
+      // Statistics outputs are in the stash type (float32 by default): bring their gradients to X's type.
+      const inX = (t: string, k: number) => (ctx.facts(node.output[k]!).dataType === dt ? t : b.op('Cast', [t], { to: dt }));
+      const n = b.op('Cast', [b.op('Div', [b.op('Size', [x]), b.op('Size', [mx])])], { to: dt });
+      let stat: string | undefined;
+      if (gMean) stat = b.op('Expand', [inX(gMean, 1), b.op('Shape', [x])]);
+      if (gInv) {
+        const r3 = b.op('Mul', [r, b.op('Mul', [r, r])]);
+        const t = b.op('Neg', [b.op('Mul', [b.op('Mul', [inX(gInv, 2), r3]), xc])]);
+        stat = stat ? b.op('Add', [stat, t]) : t;
+      }
+      terms.push(b.op('Div', [stat!, n]));
+    }
+    out[0] = terms.length === 1 ? terms[0] : b.op('Add', terms);
   }
-  if (ctx.needs[1]) out[1] = unbroadcast(ctx, b.op('Mul', [g, xhat]), scale, y);
-  if (bias && ctx.needs[2]) out[2] = unbroadcast(ctx, g, bias, y);
+  if (g && ctx.needs[1]) out[1] = unbroadcast(ctx, b.op('Mul', [g, xhat]), scale, y);
+  if (g && bias && ctx.needs[2]) out[2] = unbroadcast(ctx, g, bias, y);
   return out;
 });
 

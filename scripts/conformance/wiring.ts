@@ -18,7 +18,7 @@ export const DIGESTS_FILE = path.join(ROOT, 'test/conformance/decoded-sha256.jso
 /**
  * The shape folder under test. Hook: none is wired yet (the folding rewrite is being built on
  * another branch); once src/onnx/rewrite has it, set e.g. `(m) => foldShapes(m)` here and both
- * `npm run conformance` and test/conformance/fold.test.ts check it.
+ * `npm run conformance` and test/conformance/conformance.test.ts check it.
  */
 export const FOLDER: Folder | undefined = undefined;
 export const FOLDER_MISSING =

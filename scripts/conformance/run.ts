@@ -10,6 +10,13 @@ import type { CaseResult } from './outcome.js';
 import type { Report } from './results.js';
 
 export type Part = 'io' | 'autodiff' | 'fold';
+
+/**
+ * Suites the autodiff and folding parts cover. pytorch-converted and pytorch-operator are opset 6,
+ * below the opsets 9..21 vitpath is built for, and ONNX Runtime has no opset-6 Add/Mul kernels for the
+ * projection loss; they take part in the I/O checks only.
+ */
+export const GRAPH_SUITES: readonly string[] = ['node', 'simple'];
 export const PARTS: readonly Part[] = ['io', 'autodiff', 'fold'];
 
 export interface RunOptions {
@@ -89,7 +96,7 @@ export async function runConformance(o: RunOptions = {}): Promise<RunResult> {
   if (parts.includes('autodiff')) {
     const t = performance.now();
     report.autodiff = [];
-    for (const c of cases.filter((x) => x.suite === 'node')) {
+    for (const c of cases.filter((x) => GRAPH_SUITES.includes(x.suite))) {
       const r = await checkAutodiff(c, label(c), { maxElems: o.maxElems, expandedTwin: (x) => byKey.get(`${x.suite}/${x.name}_expanded`) });
       if (!r) continue;
       report.autodiff.push(r);
@@ -101,7 +108,7 @@ export async function runConformance(o: RunOptions = {}): Promise<RunResult> {
     if (o.folder) {
       const t = performance.now();
       report.fold = [];
-      for (const c of cases.filter((x) => x.suite === 'node')) {
+      for (const c of cases.filter((x) => GRAPH_SUITES.includes(x.suite))) {
         const r = await checkFolding(c, label(c), o.folder);
         if (!r) continue;
         report.fold.push(r);
@@ -121,9 +128,11 @@ export async function runConformance(o: RunOptions = {}): Promise<RunResult> {
     '  (test/conformance/decoded-sha256.json, from scripts/reference/onnx_testdata_digest.py); ONNX Runtime, fed the decoded',
     '  inputs, reproduces the decoded expected outputs (|got - want| <= atol + rtol |want|; rtol 1e-3, atol 1e-5 float32,',
     '  1e-7 float64, 1e-3 float16; integers exact).',
-    '- **Autodiff**: every operator test whose nodes all have gradient rules (src/onnx/autodiff/rules; random ops excluded)',
-    '  and that has a float input and a float output. Integer/bool inputs are frozen as initializers; the loss is a fixed',
-    '  random projection sum_k <W_k, y_k> of every float output; vitpath\'s gradient graph of it w.r.t. every float input,',
+    '- **Autodiff**: every test of the node/ and simple/ suites whose nodes all have gradient rules',
+    '  (src/onnx/autodiff/rules; random ops excluded) and that has a float input and a float output. pytorch-*/ are',
+    '  opset 6, below the opsets 9..21 vitpath is built for, and ONNX Runtime lacks opset-6 Add/Mul kernels for the loss:',
+    '  they take part in I/O only. Integer/bool inputs are frozen as initializers; the loss is a fixed random projection',
+    '  sum_k <W_k, y_k> of every float output; vitpath\'s gradient graph of it w.r.t. every float input,',
     '  run in ONNX Runtime, is compared at the test\'s own input values with central differences of the forward model (the',
     `  projection taken in float64), on up to ${maxElems} evenly spread elements per input. Error = |g - d| / max(|g|, |d|, 1e-3 max|g|).`,
     `  float64 (step ${FD.float64.step} max(1,|x|), tolerance ${FD.float64.tol}) wherever ONNX Runtime has the kernels — for`,
@@ -133,7 +142,7 @@ export async function runConformance(o: RunOptions = {}): Promise<RunResult> {
     '  ones in float32 where the function is linear along it); at a kink (one-sided slopes that stay apart as the step',
     '  shrinks: Relu at 0, ties of Max/ReduceMin) the gradient must lie between the one-sided slopes. Where a perturbation',
     '  changes an output\'s shape (Range at a size boundary) or makes it NaN, the other side\'s one-sided difference is used.',
-    '- **Shape folding**: operator tests with a shape op (Shape, Size, Gather, Slice, Concat, Unsqueeze, Squeeze, Reshape,',
+    '- **Shape folding**: node/ and simple/ tests with a shape op (Shape, Size, Gather, Slice, Concat, Unsqueeze, Squeeze, Reshape,',
     '  Expand, Range, ConstantOfShape, Flatten), integer inputs frozen as initializers and each output behind an Identity;',
     '  the folded model must reproduce the expected outputs in ONNX Runtime.',
   ];

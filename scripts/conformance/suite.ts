@@ -62,9 +62,10 @@ export function snakeOp(op: string): string {
  * The operator a test exercises, for the results tables: the node's op type for a one-node operator
  * test; for an expanded function body (test_softmax_axis_0_expanded) the op whose one-node tests
  * share the longest name prefix, marked "(expanded)" (the test's own stem when no op matches); for
- * the other suites the suite name.
+ * the other suites the suite name (the op, for a one-node model of simple/).
  */
 export function opLabel(c: TestCase, nodeOps: readonly string[], singleOps: ReadonlySet<string>): string {
+  if (c.suite === 'simple' && nodeOps.length === 1) return nodeOps[0]!;
   if (c.suite !== 'node') return c.suite;
   if (nodeOps.length === 1) return nodeOps[0]!;
   const stem = c.name.replace(/^test_/, '');

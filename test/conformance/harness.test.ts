@@ -94,6 +94,7 @@ describe('conformance harness', () => {
     expect(opLabel(c('test_layer_normalization_4d_axis0_expanded'), ['Mul', 'Sub'], single)).toBe('LayerNormalization (expanded)');
     expect(opLabel(c('test_mvn_expanded'), ['Mul', 'Sub'], single)).toBe('mvn (expanded)');
     expect(opLabel({ ...c('test_GLU'), suite: 'pytorch-converted' }, ['Mul'], single)).toBe('pytorch-converted');
+    expect(opLabel({ ...c('test_single_relu_model'), suite: 'simple' }, ['Relu'], single)).toBe('Relu');
   });
 
   it('re-types float tensors to float64: value infos, initializers, Constant value_float, Cast targets, LayerNorm stash type', () => {

@@ -2,7 +2,7 @@
 // tests whose ops all have gradient rules, shape folding on the shape-op tests when a folder is given.
 import { createRequire } from 'node:module';
 import { spawnSync } from 'node:child_process';
-import { dataRoot, listCases, opLabel, type TestCase } from './suite.js';
+import { DEFAULT_DATA_ROOT, dataRoot, listCases, opLabel, type TestCase } from './suite.js';
 import { checkIo, loadCase, readDigests } from './io.js';
 import { checkAutodiff, FD } from './autodiff.js';
 import { checkFolding, type Folder } from './fold.js';
@@ -81,7 +81,7 @@ export async function runConformance(o: RunOptions = {}): Promise<RunResult> {
   const label = (c: TestCase) => opLabel(c, opsOf.get(c)!, single);
 
   const seconds: Record<Part, number> = { io: 0, autodiff: 0, fold: 0 };
-  const version = dataVersion();
+  const version = root === DEFAULT_DATA_ROOT ? dataVersion() : '';
   const report: Report = { about: [], meta: { data: version ? `libonnx-testdata ${version}` : `unknown data at ${root}`, ort: packageVersion('onnxruntime-node'), maxElems: o.maxElems ?? 64 } };
   if (parts.includes('io')) {
     const t = performance.now();

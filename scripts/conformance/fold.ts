@@ -3,7 +3,7 @@
 // Integer inputs (shapes, indices, axes) are frozen as initializers, as exporters write them, and
 // every graph output is routed through an Identity so the op under test is an interior node the
 // folder may replace by a constant (folders leave graph outputs computed).
-import { create, DataType, GraphProtoSchema, ModelProtoSchema, NodeProtoSchema, type ModelProto } from '../../src/onnx/proto.js';
+import { clone, create, DataType, GraphProtoSchema, ModelProtoSchema, NodeProtoSchema, type ModelProto } from '../../src/onnx/proto.js';
 import { makeNode } from '../../src/onnx/builder.js';
 import { encodeModel } from '../../src/onnx/model.js';
 import { hostToTensor } from '../../src/onnx/tensor.js';
@@ -14,10 +14,11 @@ import { oneLine, outcomeOfError, type CaseResult } from './outcome.js';
 import { loadCase, readInputs, readOutputs } from './io.js';
 import { compareTensor, feedOf } from './tensors.js';
 
-/** What a folder returns: the folded model and, if it counts them, the nodes it removed. */
+/** What a folder returns: the folded model and, if it says, the nodes it removed and the shape computations it left (why). */
 export interface FoldOutcome {
   model: ModelProto;
   removed?: number;
+  left?: { node: string; op: string; reason: string }[];
 }
 export type Folder = (model: ModelProto) => FoldOutcome;
 
@@ -51,9 +52,32 @@ export function foldInput(proto: ModelProto, frozen: Map<string, { data: Feed['d
   });
 }
 
+/**
+ * How the folder sees the inputs: `declared` as the test declares them (every shape is known, so
+ * shape computations can become constants), or `symbolic` with the leading dim of the float inputs
+ * that share the first one's leading size renamed N, as a dynamic-batch export declares it (so the
+ * folder must keep what depends on N computed, or rebuild it from N, and be right at the test's N).
+ */
+export type FoldMode = 'declared' | 'symbolic';
+
+/** `model` with the leading dim of the float inputs in `feeds` that share the first one's made symbolic ("N"). */
+export function symbolicLeadingDim(model: ModelProto, feeds: Record<string, Feed>): { model: ModelProto; inputs: string[] } {
+  const m = clone(ModelProtoSchema, model);
+  const first = Object.values(feeds).find((f) => f.dims.length > 0);
+  const inputs: string[] = [];
+  for (const v of m.graph!.input) {
+    const f = feeds[v.name];
+    const tt = v.type?.value.case === 'tensorType' ? v.type.value.value : undefined;
+    if (!f || !first || f.dims.length === 0 || f.dims[0] !== first.dims[0] || !tt?.shape?.dim.length) continue;
+    tt.shape.dim[0]!.value = { case: 'dimParam', value: 'N' };
+    inputs.push(v.name);
+  }
+  return { model: m, inputs };
+}
+
 /** Folding check of one test; undefined when the test has no shape op. */
-export async function checkFolding(c: TestCase, op: string, fold: Folder): Promise<CaseResult | undefined> {
-  const base = { suite: c.suite, name: c.name, op };
+export async function checkFolding(c: TestCase, op: string, fold: Folder, mode: FoldMode = 'declared'): Promise<CaseResult | undefined> {
+  const base = { suite: c.suite, name: mode === 'declared' ? c.name : `${c.name} [symbolic N]`, op };
   const { proto } = loadCase(c);
   if (!isFoldCandidate(proto)) return undefined;
   let model: ModelProto;
@@ -69,6 +93,11 @@ export async function checkFolding(c: TestCase, op: string, fold: Folder): Promi
       else frozen.set(name, { data: t.host.data as Feed['data'], dims: t.host.dims, dataType: t.host.dataType });
     }
     model = foldInput(proto, frozen);
+    if (mode === 'symbolic') {
+      const sym = symbolicLeadingDim(model, feeds);
+      if (!sym.inputs.length) return undefined; // no float input with a leading dim: same as declared
+      model = sym.model;
+    }
   } catch (e) {
     return { ...base, ...outcomeOfError(e) };
   }
@@ -100,7 +129,8 @@ export async function checkFolding(c: TestCase, op: string, fold: Folder): Promi
     const bad = compareTensor(res[o.name]!, o.t.host, `output "${o.name}"`);
     if (bad) return { ...base, outcome: 'fail', nodes, detail: `the folded graph gives ${bad}` };
   }
-  return { ...base, outcome: 'pass', nodes, detail: `${nodes[0]} -> ${nodes[1]} nodes${folded.removed !== undefined ? `, ${folded.removed} folded` : ''}` };
+  const left = folded.left?.length ? `; left computed: ${folded.left.map((l) => `${l.op} (${l.reason})`).join('; ')}` : '';
+  return { ...base, outcome: 'pass', nodes, folded: folded.removed, detail: `${nodes[0]} -> ${nodes[1]} nodes${folded.removed !== undefined ? `, ${folded.removed} folded` : ''}${left}` };
 }
 
 async function runs(model: ModelProto, feeds: Record<string, Feed>): Promise<boolean> {

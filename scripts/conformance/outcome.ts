@@ -27,6 +27,8 @@ export interface CaseResult {
   kinks?: number;
   /** Folding: nodes before and after folding. */
   nodes?: [number, number];
+  /** Folding: nodes the folder says it replaced by constants. */
+  folded?: number;
 }
 
 /** A refusal when `e` is vitpath's exit-3 error, else a failure carrying the error text. */

@@ -147,10 +147,10 @@ export function renderResults(r: Report): string {
     out.push('');
   }
   if (r.fold) {
-    out.push('## Shape folding by op', '', '| op | cases | pass | refused | fail | oracle | nodes folded |', '|---|---:|---:|---:|---:|---:|---:|');
+    out.push('## Shape folding by op', '', '| op | cases | pass | refused | fail | oracle | cases folding a node | nodes folded |', '|---|---:|---:|---:|---:|---:|---:|---:|');
     for (const [op, rs] of groupBy(r.fold, (x) => x.op)) {
-      const folded = rs.reduce((a, x) => a + (x.nodes ? x.nodes[0] - x.nodes[1] : 0), 0);
-      out.push(countRow(op, rs, [String(folded)]));
+      const folding = rs.filter((x) => (x.folded ?? 0) > 0);
+      out.push(countRow(op, rs, [String(folding.length), String(folding.reduce((a, x) => a + x.folded!, 0))]));
     }
     out.push('');
   }

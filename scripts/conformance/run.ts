@@ -109,10 +109,12 @@ export async function runConformance(o: RunOptions = {}): Promise<RunResult> {
       const t = performance.now();
       report.fold = [];
       for (const c of cases.filter((x) => GRAPH_SUITES.includes(x.suite))) {
-        const r = await checkFolding(c, label(c), o.folder);
-        if (!r) continue;
-        report.fold.push(r);
-        o.onResult?.('fold', r);
+        for (const mode of ['declared', 'symbolic'] as const) {
+          const r = await checkFolding(c, label(c), o.folder, mode);
+          if (!r) continue;
+          report.fold.push(r);
+          o.onResult?.('fold', r);
+        }
       }
       seconds.fold = (performance.now() - t) / 1000;
     } else report.foldMissing = o.folderMissing ?? 'not run (no folder given).';
@@ -142,9 +144,11 @@ export async function runConformance(o: RunOptions = {}): Promise<RunResult> {
     '  ones in float32 where the function is linear along it); at a kink (one-sided slopes that stay apart as the step',
     '  shrinks: Relu at 0, ties of Max/ReduceMin) the gradient must lie between the one-sided slopes. Where a perturbation',
     '  changes an output\'s shape (Range at a size boundary) or makes it NaN, the other side\'s one-sided difference is used.',
-    '- **Shape folding**: node/ and simple/ tests with a shape op (Shape, Size, Gather, Slice, Concat, Unsqueeze, Squeeze, Reshape,',
-    '  Expand, Range, ConstantOfShape, Flatten), integer inputs frozen as initializers and each output behind an Identity;',
-    '  the folded model must reproduce the expected outputs in ONNX Runtime.',
+    '- **Shape folding**: node/ and simple/ tests with a shape op (Shape, Size, Gather, Slice, Concat, Unsqueeze, Squeeze,',
+    '  Reshape, Expand, Range, ConstantOfShape, Flatten), integer inputs frozen as initializers and each output behind an',
+    '  Identity (folders leave graph outputs computed), folded by src/onnx/rewrite/foldShapes.ts; the folded model must',
+    '  reproduce the expected outputs in ONNX Runtime. Each test twice: with its declared input dims, and (marked',
+    '  "[symbolic N]") with the leading dim of its float inputs declared symbolic, as a dynamic-batch export has it.',
   ];
   return { report, seconds, cases: cases.length };
 }

@@ -58,6 +58,13 @@ export function snakeOp(op: string): string {
   return op.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/([A-Z])([A-Z][a-z])/g, '$1_$2').toLowerCase();
 }
 
+/** Abbreviations ONNX's test names use for some ops (test_nllloss_NC -> NegativeLogLikelihoodLoss). */
+export const TEST_NAME_ALIASES: Record<string, string> = {
+  nllloss: 'NegativeLogLikelihoodLoss',
+  sce: 'SoftmaxCrossEntropyLoss',
+  mvn: 'MeanVarianceNormalization',
+};
+
 /**
  * The operator a test exercises, for the results tables: the node's op type for a one-node operator
  * test; for an expanded function body (test_softmax_axis_0_expanded) the op whose one-node tests
@@ -70,11 +77,13 @@ export function opLabel(c: TestCase, nodeOps: readonly string[], singleOps: Read
   if (nodeOps.length === 1) return nodeOps[0]!;
   const stem = c.name.replace(/^test_/, '');
   let best = '';
+  let bestLen = 0;
   for (const op of singleOps) {
-    for (const spelling of [snakeOp(op), op.toLowerCase()]) {
-      if ((stem === spelling || stem.startsWith(spelling + '_')) && spelling.length > snakeOp(best).length) best = op;
+    for (const spelling of [snakeOp(op), op.toLowerCase(), ...Object.keys(TEST_NAME_ALIASES).filter((k) => TEST_NAME_ALIASES[k] === op)]) {
+      if ((stem === spelling || stem.startsWith(spelling + '_')) && spelling.length > bestLen) [best, bestLen] = [op, spelling.length];
     }
   }
   if (best) return `${best} (expanded)`;
+  for (const [alias, op] of Object.entries(TEST_NAME_ALIASES)) if (stem.startsWith(alias + '_')) return `${op} (expanded)`;
   return stem.endsWith('_expanded') ? `${stem.replace(/_expanded$/, '')} (expanded)` : c.name;
 }

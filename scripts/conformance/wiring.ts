@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { foldShapes } from '../../src/onnx/rewrite/foldShapes.js';
 import type { Folder } from './fold.js';
 
 /** The repository root: the nearest folder above this file with a package.json (works from dist-tools/ too). */
@@ -16,10 +17,12 @@ export const RESULTS_FILE = path.join(ROOT, 'test/conformance/RESULTS.md');
 export const DIGESTS_FILE = path.join(ROOT, 'test/conformance/decoded-sha256.json');
 
 /**
- * The shape folder under test. Hook: none is wired yet (the folding rewrite is being built on
- * another branch); once src/onnx/rewrite has it, set e.g. `(m) => foldShapes(m)` here and both
- * `npm run conformance` and test/conformance/conformance.test.ts check it.
+ * The shape folder under test (src/onnx/rewrite/foldShapes.ts, with its default inference: declared
+ * input dims, a symbolic leading dim read as the batch size). `npm run conformance` and
+ * test/conformance/conformance.test.ts check it; set it to undefined to skip the folding part.
  */
-export const FOLDER: Folder | undefined = undefined;
-export const FOLDER_MISSING =
-  'not run: no shape folder in src/onnx/rewrite yet. The check is written (scripts/conformance/fold.ts, `checkFolding(case, op, folder)`); set FOLDER in scripts/conformance/wiring.ts to run it.';
+export const FOLDER: Folder | undefined = (model) => {
+  const r = foldShapes(model);
+  return { model: r.model, removed: r.removed, left: r.refused };
+};
+export const FOLDER_MISSING = 'not run: no shape folder is wired in scripts/conformance/wiring.ts.';

@@ -15,6 +15,7 @@ import { createSession } from '../../src/runtime/session.js';
 import { checkAutodiff } from '../../scripts/conformance/autodiff.js';
 import { checkIo, decodedDigest } from '../../scripts/conformance/io.js';
 import { checkFolding } from '../../scripts/conformance/fold.js';
+import { foldShapes } from '../../src/onnx/rewrite/foldShapes.js';
 import { retypeFloats } from '../../scripts/conformance/precision.js';
 import { RULE_FAMILIES, parseOpCounts, renderResults } from '../../scripts/conformance/results.js';
 import { opLabel, snakeOp, type TestCase } from '../../scripts/conformance/suite.js';
@@ -92,7 +93,9 @@ describe('conformance harness', () => {
     expect(opLabel(c('test_softmax_axis_0'), ['Softmax'], single)).toBe('Softmax');
     expect(opLabel(c('test_logsoftmax_axis_0_expanded'), ['Exp', 'Sub'], single)).toBe('LogSoftmax (expanded)');
     expect(opLabel(c('test_layer_normalization_4d_axis0_expanded'), ['Mul', 'Sub'], single)).toBe('LayerNormalization (expanded)');
-    expect(opLabel(c('test_mvn_expanded'), ['Mul', 'Sub'], single)).toBe('mvn (expanded)');
+    expect(opLabel(c('test_mvn_expanded'), ['Mul', 'Sub'], single)).toBe('MeanVarianceNormalization (expanded)');
+    expect(opLabel(c('test_sce_mean_3d_expanded'), ['LogSoftmax', 'Reshape'], single)).toBe('SoftmaxCrossEntropyLoss (expanded)');
+    expect(opLabel(c('test_windowless_thing_expanded'), ['Mul', 'Cos'], single)).toBe('windowless_thing (expanded)');
     expect(opLabel({ ...c('test_GLU'), suite: 'pytorch-converted' }, ['Mul'], single)).toBe('pytorch-converted');
     expect(opLabel({ ...c('test_single_relu_model'), suite: 'simple' }, ['Relu'], single)).toBe('Relu');
   });
@@ -181,7 +184,7 @@ describe('conformance harness', () => {
     expect(r.detail).toMatch(/differs from onnx.numpy_helper/);
   });
 
-  it('folding: a folder that breaks the graph fails; the identity folder passes', async () => {
+  it('folding: the identity folder passes; folders that bake a wrong shape fail, with declared and with symbolic dims', async () => {
     const b = new GraphBuilder(17, 't');
     b.op('Shape', ['x'], {}, 's');
     const m = makeModel({ opset: 17, graph: makeGraph('g', b.nodes, [tensorValueInfo('x', DataType.FLOAT, [2, 3])], [tensorValueInfo('s', DataType.INT64, [2])]) });
@@ -196,6 +199,17 @@ describe('conformance harness', () => {
       return { model: { ...model, graph: { ...g, node: g.node.filter((n) => n !== shapeNode), initializer: [...g.initializer, ...cb.initializers] } } as ModelProto, removed: 1 };
     };
     expect(await checkFolding(c, 'Shape', wrong)).toMatchObject({ outcome: 'fail', nodes: [2, 1] });
+    // With the leading dim declared symbolic, vitpath's folder keeps N computed (from the input) and is right at N = 2;
+    // a folder that bakes N = 1 is caught.
+    expect(await checkFolding(c, 'Shape', (model) => foldShapes(model), 'symbolic')).toMatchObject({ outcome: 'pass', name: 'test_shape_h [symbolic N]' });
+    const bakesOne = (model: ModelProto) => {
+      const g = model.graph!;
+      const shapeNode = g.node.find((n) => n.opType === 'Shape')!;
+      const cb = new GraphBuilder(17, 'w');
+      cb.initializer(shapeNode.output[0]!, BigInt64Array.of(1n, 3n), [2]);
+      return { model: { ...model, graph: { ...g, node: g.node.filter((n) => n !== shapeNode), initializer: [...g.initializer, ...cb.initializers] } } as ModelProto };
+    };
+    expect(await checkFolding(c, 'Shape', bakesOne, 'symbolic')).toMatchObject({ outcome: 'fail' });
   });
 
   it('renders RESULTS.md tables that parse back to the same counts', () => {

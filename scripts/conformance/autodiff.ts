@@ -15,12 +15,10 @@ import { ExitCode, VitpathError } from '../../src/errors.js';
 import { mulberry32 } from '../../src/random.js';
 import type { TestCase } from './suite.js';
 import { outcomeOfError, type CaseResult } from './outcome.js';
-import { loadCase, readInputs, readOutputs } from './io.js';
+import { loadCase, RANDOM_OPS, readInputs, readOutputs } from './io.js';
 import { feedOf } from './tensors.js';
 import { castHost, retypeFloats, widens, type FloatTarget } from './precision.js';
 
-/** Ops whose forward is random: finite differences need a deterministic forward. */
-const RANDOM_OPS = new Set(['RandomUniformLike', 'RandomNormalLike', 'RandomUniform', 'RandomNormal', 'Bernoulli', 'Multinomial', 'Dropout']);
 
 const FLOATS = new Set<number>([DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16, DataType.BFLOAT16]);
 

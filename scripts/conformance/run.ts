@@ -68,7 +68,10 @@ export async function runConformance(o: RunOptions = {}): Promise<RunResult> {
   const digests = o.digestsFile ? readDigests(o.digestsFile) : undefined;
   // Op labels: one-node tests name their op; expanded bodies borrow the op of their one-node siblings.
   const opsOf = new Map<TestCase, string[]>();
-  for (const c of cases) {
+  // Decoding is synchronous: yield now and then so a host process (vitest's worker RPC) stays responsive.
+  const breathe = (i: number) => (i % 25 === 0 ? new Promise<void>((r) => setImmediate(r)) : undefined);
+  for (const [i, c] of cases.entries()) {
+    await breathe(i);
     try {
       opsOf.set(c, [...new Set(loadCase(c).proto.graph!.node.map((n) => n.opType))]);
     } catch {

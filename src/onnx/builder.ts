@@ -104,6 +104,23 @@ export function makeGraph(name: string, nodes: NodeProto[], inputs: ValueInfoPro
 }
 
 /**
+ * The names in use in one graph under construction. Builders given the same UsedNames never hand
+ * out a name twice between them; a builder given a plain list of names keeps a private copy.
+ */
+export class UsedNames {
+  private readonly set: Set<string>;
+  constructor(names: Iterable<string> = []) {
+    this.set = new Set(names);
+  }
+  has(name: string): boolean {
+    return this.set.has(name);
+  }
+  add(name: string): void {
+    this.set.add(name);
+  }
+}
+
+/**
  * Accumulates nodes and initializers under a name prefix, emitting ops in the form the
  * target opset expects. Used by rewrites, autodiff and fixture generation.
  */
@@ -111,14 +128,14 @@ export class GraphBuilder {
   readonly nodes: NodeProto[] = [];
   readonly initializers: TensorProto[] = [];
   private counter = 0;
-  private readonly taken: Set<string>;
+  private readonly taken: UsedNames;
 
   constructor(
     readonly opset: number,
     readonly prefix = 'vp',
-    taken: Iterable<string> = [],
+    taken: Iterable<string> | UsedNames = [],
   ) {
-    this.taken = new Set(taken);
+    this.taken = taken instanceof UsedNames ? taken : new UsedNames(taken);
   }
 
   /** A tensor name not used before in this builder (or in `taken`). */

@@ -59,6 +59,11 @@ export class Graph {
     return this.consumers.get(name) ?? [];
   }
 
+  /** Whether `name` is a tensor of the graph: a node input or output, an initializer, an input or an output. */
+  hasTensor(name: string): boolean {
+    return this.producer.has(name) || this.consumers.has(name) || this.initializers.has(name) || this.valueInfo.has(name);
+  }
+
   producerOf(name: string): NodeProto | undefined {
     return this.producer.get(name);
   }

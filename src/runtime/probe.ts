@@ -1,6 +1,7 @@
 // Shape probe: run a model once or twice with every intermediate exposed to learn each tensor's
 // element type and dims, marking axes that follow the batch size (used by autodiff rules).
-import { create, DataType, GraphProtoSchema, ModelProtoSchema, type ModelProto } from '../onnx/proto.js';
+import { DataType, type ModelProto } from '../onnx/proto.js';
+import { GraphEditor } from '../onnx/edit.js';
 import { Graph, valueInfoShape } from '../onnx/graph.js';
 import { namedValueInfo } from '../onnx/builder.js';
 import { encodeModel } from '../onnx/model.js';
@@ -69,10 +70,9 @@ export async function probeFacts(model: ModelProto, opts: ProbeOptions = {}): Pr
   const exposed = new Set<string>();
   for (const n of graph.nodes) for (const o of n.output) if (o && !graph.initializers.has(o)) exposed.add(o);
   for (const o of graph.outputNames) exposed.delete(o);
-  const probeModel = create(ModelProtoSchema, {
-    ...model,
-    graph: create(GraphProtoSchema, { ...model.graph!, output: [...model.graph!.output, ...[...exposed].map((o) => namedValueInfo(o))] }),
-  });
+  const ed = new GraphEditor(model);
+  ed.addOutputs([...exposed].map((o) => namedValueInfo(o)));
+  const probeModel = ed.model();
   const session = await createSession(encodeModel(probeModel), { ...opts, provider: opts.provider === 'auto' || !opts.provider ? 'cpu' : opts.provider });
   const feedsFor =
     opts.feeds ??

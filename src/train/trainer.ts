@@ -110,7 +110,7 @@ function oneHot(labels: ArrayLike<number>, classes: number): Float32Array {
 
 /** Session over the model with the weights as inputs, computing `loss` and `logits` only. */
 export async function evalSession(vit: SynthVit, params: readonly TrainParam[], threads: number): Promise<SessionLike> {
-  const m = weightsAsInputs(withCrossEntropy(vit.model, vit.tensors.logits!, vit.config.classes, vit.config.opset), params.map((p) => p.name));
+  const m = weightsAsInputs(withCrossEntropy(vit.model, vit.tensors.logits!, vit.config.classes), params.map((p) => p.name));
   return createSession(encodeModel(m), { provider: 'cpu', threads });
 }
 

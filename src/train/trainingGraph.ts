@@ -1,9 +1,10 @@
 // Training graphs for a synthetic ViT: the model plus softmax cross-entropy as a scalar loss, and
 // the loss's gradient with respect to every weight from vitpath's own autodiff. The weights become
 // graph inputs, so one ONNX Runtime session runs forward + backward for whatever weights are fed.
-import { create, DataType, GraphProtoSchema, ModelProtoSchema, type ModelProto } from '../onnx/proto.js';
-import { GraphBuilder, tensorValueInfo } from '../onnx/builder.js';
+import { DataType, type ModelProto } from '../onnx/proto.js';
+import { tensorValueInfo } from '../onnx/builder.js';
 import { Graph } from '../onnx/graph.js';
+import { GraphEditor } from '../onnx/edit.js';
 import { tensorToHost } from '../onnx/tensor.js';
 import { buildGradientGraph } from '../onnx/autodiff/backward.js';
 import { probeFacts } from '../runtime/probe.js';
@@ -63,35 +64,28 @@ export function weightsAsInputs(model: ModelProto, names: readonly string[]): Mo
     const have = new Set(moved.map((t) => t.name));
     throw new Error(`weightsAsInputs: no initializer named ${[...set].filter((n) => !have.has(n)).join(', ')}`);
   }
-  const inputs = [...g.input.filter((v) => !set.has(v.name)), ...moved.map((t) => tensorValueInfo(t.name, t.dataType as DataType, t.dims.map(Number)))];
-  const graph = create(GraphProtoSchema, { ...g, input: inputs, initializer: g.initializer.filter((t) => !set.has(t.name)) });
-  return create(ModelProtoSchema, { ...model, graph });
+  const ed = new GraphEditor(model);
+  ed.setInputs([...g.input.filter((v) => !set.has(v.name)), ...moved.map((t) => tensorValueInfo(t.name, t.dataType as DataType, t.dims.map(Number)))]);
+  ed.removeInitializers(set);
+  return ed.model();
 }
 
 /**
  * `model` (output `logits` [batch, classes]) extended with a `target` input [batch, classes] and a
  * scalar `loss` output = mean over the batch of -sum_c target_c * log_softmax(logits)_c.
  */
-export function withCrossEntropy(model: ModelProto, logits: string, classes: number, opset: number): ModelProto {
-  const g = model.graph!;
-  const taken = new Set<string>();
-  for (const n of g.node) for (const t of [...n.input, ...n.output]) taken.add(t);
-  for (const t of g.initializer) taken.add(t.name);
-  for (const v of g.input) taken.add(v.name);
-  const b = new GraphBuilder(opset, 'xent', taken);
+export function withCrossEntropy(model: ModelProto, logits: string, classes: number): ModelProto {
+  const ed = new GraphEditor(model);
+  const b = ed.builder('xent');
   b.reserve(TARGET_INPUT);
   const logp = b.op('LogSoftmax', [logits], { axis: -1 });
   const perSample = b.reduceSum(b.op('Mul', [logp, TARGET_INPUT]), [1], false); // [batch]
   const mean = b.reduce18('ReduceMean', perSample, [0], false); // []
   b.op('Neg', [mean], {}, LOSS_OUTPUT);
-  const graph = create(GraphProtoSchema, {
-    ...g,
-    node: [...g.node, ...b.nodes],
-    initializer: [...g.initializer, ...b.initializers],
-    input: [...g.input, tensorValueInfo(TARGET_INPUT, DataType.FLOAT, ['batch', classes])],
-    output: [tensorValueInfo(LOSS_OUTPUT, DataType.FLOAT, []), ...g.output],
-  });
-  return create(ModelProtoSchema, { ...model, graph });
+  ed.append(b.nodes);
+  ed.addInputs([tensorValueInfo(TARGET_INPUT, DataType.FLOAT, ['batch', classes])]);
+  ed.setOutputs([tensorValueInfo(LOSS_OUTPUT, DataType.FLOAT, []), ...model.graph!.output]);
+  return ed.model();
 }
 
 /**
@@ -101,7 +95,7 @@ export function withCrossEntropy(model: ModelProto, logits: string, classes: num
 export async function buildTrainingGraph(vit: SynthVit, opts: { threads?: number } = {}): Promise<TrainingGraph> {
   const params = trainParams(vit);
   const logitsName = vit.tensors.logits!;
-  const lossModel = withCrossEntropy(vit.model, logitsName, vit.config.classes, vit.config.opset);
+  const lossModel = withCrossEntropy(vit.model, logitsName, vit.config.classes);
   const facts = await probeFacts(lossModel, { provider: 'cpu', threads: opts.threads ?? 1 });
   const grad = buildGradientGraph(lossModel, { loss: LOSS_OUTPUT, wrt: params.map((p) => p.name), facts });
   const model = weightsAsInputs(grad.model, params.map((p) => p.name));

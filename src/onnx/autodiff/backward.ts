@@ -1,8 +1,9 @@
 // Reverse-mode automatic differentiation over an ONNX graph: emits gradient nodes with the
 // per-op rules in rules/ and returns a model whose extra outputs are the requested gradients.
-import { create, DataType, GraphProtoSchema, ModelProtoSchema, type ModelProto, type NodeProto } from '../proto.js';
+import { DataType, type ModelProto, type NodeProto } from '../proto.js';
 import { Graph } from '../graph.js';
-import { GraphBuilder, namedValueInfo } from '../builder.js';
+import { namedValueInfo } from '../builder.js';
+import { GraphEditor } from '../edit.js';
 import { unsupported } from '../../errors.js';
 import { ruleFor, supportedOps } from './registry.js';
 import type { GradContext, TensorFacts } from './types.js';
@@ -35,7 +36,8 @@ const NON_DIFFERENTIABLE_HINT = new Set(['Shape', 'Size', 'ConstantOfShape', 'Eq
 const FLOAT_TYPES = new Set<number>([DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16]);
 
 export function buildGradientGraph(model: ModelProto, spec: GradientSpec): GradientGraph {
-  const graph = new Graph(model);
+  const ed = new GraphEditor(model);
+  const graph = ed.graph;
   const factsOf = (name: string): TensorFacts => {
     const f = spec.facts.get(name);
     if (f) return f;
@@ -60,11 +62,7 @@ export function buildGradientGraph(model: ModelProto, spec: GradientSpec): Gradi
   const toLoss = graph.ancestors([spec.loss]);
   const active = new Set([...fromWrt].filter((t) => toLoss.has(t)));
 
-  const taken = new Set<string>();
-  for (const n of graph.nodes) for (const o of [...n.input, ...n.output]) taken.add(o);
-  for (const t of graph.initializers.keys()) taken.add(t);
-  for (const i of graph.inputNames) taken.add(i);
-  const b = new GraphBuilder(graph.opset, 'grad', taken);
+  const b = ed.builder('grad');
 
   const contributions = new Map<string, string[]>();
   const addGrad = (name: string, g: string) => {
@@ -121,16 +119,10 @@ export function buildGradientGraph(model: ModelProto, spec: GradientSpec): Gradi
     gradOutputs[w] = out;
   }
 
-  const src = model.graph!;
-  const outputs = [...(spec.keepOutputs === false ? [] : src.output), ...Object.values(gradOutputs).map((o) => namedValueInfo(o))];
-  const newGraph = create(GraphProtoSchema, {
-    ...src,
-    node: [...src.node, ...b.nodes],
-    initializer: [...src.initializer, ...b.initializers],
-    output: outputs,
-  });
-  const newModel = create(ModelProtoSchema, { ...model, graph: newGraph });
-  return { model: newModel, gradOutputs, addedNodes: b.nodes.length };
+  ed.append(b.nodes);
+  if (spec.keepOutputs === false) ed.setOutputs([]);
+  ed.addOutputs(Object.values(gradOutputs).map((o) => namedValueInfo(o)));
+  return { model: ed.model(), gradOutputs, addedNodes: b.nodes.length };
 }
 
 /** Nodes of `model` that lie between `wrt` and `loss` whose ops have no rule (for diagnostics). */

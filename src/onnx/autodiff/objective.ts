@@ -1,9 +1,9 @@
 // The quantity vitpath differentiates: the softmax probability (or the raw logit) of a per-sample
 // target class, given as an int64 input `target` [batch], plus its batch sum as the scalar loss.
 // Samples do not interact, so the gradient of the sum w.r.t. per-sample inputs is per-sample.
-import { create, DataType, GraphProtoSchema, ModelProtoSchema, type ModelProto } from '../proto.js';
-import { Graph } from '../graph.js';
-import { GraphBuilder, tensorValueInfo } from '../builder.js';
+import { DataType, type ModelProto } from '../proto.js';
+import { tensorValueInfo } from '../builder.js';
+import { GraphEditor } from '../edit.js';
 import { badInput, usageError } from '../../errors.js';
 
 export type ObjectiveKind = 'prob' | 'logit';
@@ -40,7 +40,8 @@ export const LOSS_OUTPUT = 'objective_sum';
  * bit for bit). Out-of-range targets give F = 0 (OneHot yields an all-zero row).
  */
 export function appendObjective(model: ModelProto, opts: ObjectiveOptions): Objective {
-  const graph = new Graph(model);
+  const ed = new GraphEditor(model);
+  const graph = ed.graph;
   if (!graph.producer.has(opts.logits) && !graph.inputNames.includes(opts.logits)) {
     throw badInput(`objective: the model has no tensor "${opts.logits}" to take as logits; check the located head.`);
   }
@@ -48,14 +49,12 @@ export function appendObjective(model: ModelProto, opts: ObjectiveOptions): Obje
   if (kind !== 'prob' && kind !== 'logit') throw usageError(`objective must be 'prob' or 'logit' (got "${kind}")`);
   const dt = opts.dataType ?? DataType.FLOAT;
   const bd = opts.batchDim ?? 'batch';
-  const taken = new Set<string>();
-  for (const n of graph.nodes) for (const x of [...n.input, ...n.output]) taken.add(x);
-  for (const t of graph.initializers.keys()) taken.add(t);
-  for (const v of [...model.graph!.input, ...model.graph!.output]) taken.add(v.name);
   for (const name of [TARGET_INPUT, OBJECTIVE_OUTPUT, LOSS_OUTPUT]) {
-    if (taken.has(name)) throw usageError(`the model already has a tensor named "${name}"; the objective was appended before.`);
+    if (graph.hasTensor(name)) {
+      throw usageError(`the model already has a tensor named "${name}"; the objective was appended before.`);
+    }
   }
-  const b = new GraphBuilder(graph.opset, 'objective', taken);
+  const b = ed.builder('objective');
   const target = b.reserve(TARGET_INPUT);
   const scores = kind === 'prob' ? b.softmaxLast(opts.logits, 2) : opts.logits;
   const depth = b.slice(b.op('Shape', [opts.logits]), [1], [2], [0]);
@@ -63,14 +62,8 @@ export function appendObjective(model: ModelProto, opts: ObjectiveOptions): Obje
   const picked = b.reduceSum(b.op('Mul', [scores, onehot]), [1], false);
   const perSample = b.op('Identity', [picked], {}, OBJECTIVE_OUTPUT);
   const loss = b.op('Identity', [b.reduceSum(perSample, [0], false)], {}, LOSS_OUTPUT);
-  const src = model.graph!;
-  const outputs = [...src.output, tensorValueInfo(perSample, dt, [bd]), tensorValueInfo(loss, dt, [])];
-  const newGraph = create(GraphProtoSchema, {
-    ...src,
-    node: [...src.node, ...b.nodes],
-    initializer: [...src.initializer, ...b.initializers],
-    input: [...src.input, tensorValueInfo(target, DataType.INT64, [bd])],
-    output: outputs,
-  });
-  return { model: create(ModelProtoSchema, { ...model, graph: newGraph }), target, perSample, loss, probs: kind === 'prob' ? scores : undefined };
+  ed.append(b.nodes);
+  ed.addInputs([tensorValueInfo(target, DataType.INT64, [bd])]);
+  ed.addOutputs([tensorValueInfo(perSample, dt, [bd]), tensorValueInfo(loss, dt, [])]);
+  return { model: ed.model(), target, perSample, loss, probs: kind === 'prob' ? scores : undefined };
 }

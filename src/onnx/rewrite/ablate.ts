@@ -5,9 +5,10 @@
 //
 // New input `branch_gates` [B, 2L] (float32): column 2l gates block l's attention branch, column
 // 2l+1 its MLP branch. All gates 1 reproduce the model exactly (x * 1 is exact in IEEE arithmetic).
-import { create, DataType, GraphProtoSchema, ModelProtoSchema, NodeProtoSchema, type ModelProto, type NodeProto } from '../proto.js';
-import { Graph } from '../graph.js';
-import { GraphBuilder, tensorValueInfo } from '../builder.js';
+import { DataType, type ModelProto, type NodeProto } from '../proto.js';
+import type { Graph } from '../graph.js';
+import { tensorValueInfo } from '../builder.js';
+import { GraphEditor } from '../edit.js';
 import type { ViTLayout } from '../../vit/types.js';
 import { unsupported } from '../../errors.js';
 
@@ -44,19 +45,14 @@ function streamType(graph: Graph, t: string, fallback: DataType): DataType {
 
 /** Insert gates on every block's attention and MLP branch. */
 export function gateBranches(model: ModelProto, layout: ViTLayout): GatedModel {
-  const graph = new Graph(model);
+  const ed = new GraphEditor(model);
+  const graph = ed.graph;
   if (graph.inputNames.includes(GATES_INPUT)) throw unsupported(`the model already has an input named "${GATES_INPUT}"; it was gated before.`);
-  const taken = new Set<string>();
-  for (const n of model.graph!.node) for (const x of [...n.input, ...n.output, n.name]) taken.add(x);
-  for (const t of model.graph!.initializer) taken.add(t.name);
-  for (const v of [...model.graph!.input, ...model.graph!.output]) taken.add(v.name);
-  const b = new GraphBuilder(graph.opset, 'gate', taken);
+  const b = ed.builder('gate');
   const gates = b.reserve(GATES_INPUT);
   const L = layout.blocks.length;
   const headType = (graph.initializers.get(layout.head.weight)?.dataType as DataType | undefined) ?? DataType.FLOAT;
   // Gate nodes go right before the add they feed; rewired adds read the gated branch.
-  const before = new Map<NodeProto, NodeProto[]>();
-  const replace = new Map<NodeProto, NodeProto>();
   for (const blk of layout.blocks) {
     for (const kind of ['attn', 'mlp'] as const) {
       const branch = kind === 'attn' ? blk.attnBranch : blk.mlpBranch;
@@ -68,25 +64,12 @@ export function gateBranches(model: ModelProto, layout: ViTLayout): GatedModel {
       const dt = streamType(graph, branch, headType);
       if (dt !== DataType.FLOAT) g = b.op('Cast', [g], { to: dt });
       const gated = b.op('Mul', [branch, g]);
-      before.set(add, b.nodes.slice(start));
-      const prev = replace.get(add) ?? add;
-      replace.set(add, create(NodeProtoSchema, { ...prev, input: prev.input.map((i) => (i === branch ? gated : i)) }));
+      ed.insertBefore(add, b.nodes.slice(start));
+      ed.replaceInputs(add, new Map([[branch, gated]]));
     }
   }
-  const nodes: NodeProto[] = [];
-  for (const n of model.graph!.node) {
-    const pre = before.get(n);
-    if (pre) nodes.push(...pre);
-    nodes.push(replace.get(n) ?? n);
-  }
-  const bd = batchDimOf(layout);
-  const g = create(GraphProtoSchema, {
-    ...model.graph!,
-    node: nodes,
-    input: [...model.graph!.input, tensorValueInfo(gates, DataType.FLOAT, [bd, 2 * L])],
-    initializer: [...model.graph!.initializer, ...b.initializers],
-  });
-  return { model: create(ModelProtoSchema, { ...model, graph: g }), gates, columns: 2 * L };
+  ed.addInputs([tensorValueInfo(gates, DataType.FLOAT, [batchDimOf(layout), 2 * L])]);
+  return { model: ed.model(), gates, columns: 2 * L };
 }
 
 /** Gate rows [rows, 2L]: all ones except the given (row -> column) zeros (-1 = none). */

@@ -4,10 +4,9 @@
 // batch 1 (Reshape targets, a batch-1 token joined to the stream) are rewritten to batch-agnostic
 // forms (-1 on the batch axis, Expand to the batch), chosen by looking ahead for the fix that keeps
 // the rest of the graph consistent. The caller still has to verify the result numerically.
-import { create, GraphProtoSchema, ModelProtoSchema, TensorShapeProto_DimensionSchema, TensorShapeProtoSchema, TypeProto_TensorSchema, TypeProtoSchema, ValueInfoProtoSchema, type ModelProto, type NodeProto, type ValueInfoProto } from '../proto.js';
+import { create, TensorShapeProto_DimensionSchema, TensorShapeProtoSchema, TypeProto_TensorSchema, TypeProtoSchema, ValueInfoProtoSchema, type ModelProto, type NodeProto, type ValueInfoProto } from '../proto.js';
 import { Graph, valueInfoShape } from '../graph.js';
-import { edited } from './edit.js';
-import { GraphBuilder } from '../builder.js';
+import { copyMessage, GraphEditor } from '../edit.js';
 import { makeAttr } from '../attributes.js';
 import { ShapePass, declaredInputDims, type Conflict, type InferOptions, type ShapeInference } from '../shapes/infer.js';
 import type { Repair } from '../shapes/rule.js';
@@ -75,38 +74,30 @@ function batchInputOf(g: Graph, inf: ShapeInference): string | undefined {
 
 /** Apply Reshape-target and Concat-expand repairs to a copy of `model`. */
 export function applyBatchRepairs(model: ModelProto, repairs: readonly Repair[], batchInput: string): ModelProto {
-  const g = new Graph(model);
-  const taken = new Set<string>([...g.producer.keys(), ...g.initializers.keys(), ...g.inputNames]);
-  const b = new GraphBuilder(g.opset, 'vp_batch', taken);
+  const ed = new GraphEditor(model);
+  const b = ed.builder('vp_batch');
   const src = new BatchSource(b, batchInput);
-  const replace = new Map<NodeProto, NodeProto>();
-  const before = new Map<NodeProto, NodeProto[]>();
+  const placed = new Set<NodeProto>();
   for (const r of repairs) {
-    const cur = replace.get(r.node) ?? r.node;
     if (r.kind === 'reshape') {
-      if (g.opset < 5) {
-        replace.set(r.node, edited(cur, { attribute: [...cur.attribute.filter((a) => a.name !== 'shape'), makeAttr('shape', r.target)] }));
+      if (ed.opset < 5) {
+        ed.editNode(r.node, (cur) => ({ attribute: [...cur.attribute.filter((a) => a.name !== 'shape'), makeAttr('shape', r.target)] }));
       } else {
         const name = b.constI64(r.target, [r.target.length], 'batch_shape');
-        replace.set(r.node, edited(cur, { input: cur.input.map((i, j) => (j === 1 ? name : i)) }));
+        ed.editNode(r.node, (cur) => ({ input: cur.input.map((i, j) => (j === 1 ? name : i)) }));
       }
     } else {
       const start = b.nodes.length;
       const shape = src.vector(r.dims.map((d) => (isLin(d) ? d : 1n)));
-      const expanded = b.op('Expand', [cur.input[r.input]!, shape]);
-      before.set(r.node, [...(before.get(r.node) ?? []), ...b.nodes.slice(start)]);
-      replace.set(r.node, edited(cur, { input: cur.input.map((i, j) => (j === r.input ? expanded : i)) }));
+      const expanded = b.op('Expand', [ed.current(r.node).input[r.input]!, shape]);
+      const nodes = b.nodes.slice(start);
+      for (const n of nodes) placed.add(n);
+      ed.insertBefore(r.node, nodes);
+      ed.editNode(r.node, (cur) => ({ input: cur.input.map((i, j) => (j === r.input ? expanded : i)) }));
     }
   }
-  const placed = new Set<NodeProto>(Array.from(before.values()).flat());
-  const head = b.nodes.filter((n) => !placed.has(n)); // the batch size itself: read from the input first
-  const nodes: NodeProto[] = [...head];
-  for (const n of g.nodes) {
-    nodes.push(...(before.get(n) ?? []));
-    nodes.push(replace.get(n) ?? n);
-  }
-  const graph = create(GraphProtoSchema, { ...model.graph!, node: nodes, initializer: [...model.graph!.initializer, ...b.initializers] });
-  return create(ModelProtoSchema, { ...model, graph });
+  ed.prepend(b.nodes.filter((n) => !placed.has(n))); // the batch size itself: read from the input first
+  return ed.model();
 }
 
 function shapedValueInfo(v: ValueInfoProto, dims: (number | string | undefined)[]): ValueInfoProto {
@@ -119,9 +110,8 @@ function shapedValueInfo(v: ValueInfoProto, dims: (number | string | undefined)[
       }),
     ),
   });
-  return create(ValueInfoProtoSchema, {
-    ...v,
-    type: create(TypeProtoSchema, { ...v.type, value: { case: 'tensorType', value: create(TypeProto_TensorSchema, { ...tt, shape }) } }),
+  return copyMessage(ValueInfoProtoSchema, v, {
+    type: copyMessage(TypeProtoSchema, v.type, { value: { case: 'tensorType', value: copyMessage(TypeProto_TensorSchema, tt, { shape }) } }),
   });
 }
 
@@ -160,7 +150,11 @@ export function dropStaleShapes(model: ModelProto, inf: ShapeInference, batchPar
     return !d;
   });
   if (!dropped.length && !outputs.length) return { model, dropped, outputs };
-  return { model: create(ModelProtoSchema, { ...model, graph: create(GraphProtoSchema, { ...g, valueInfo: kept, output: newOutputs }) }), dropped, outputs };
+  const ed = new GraphEditor(model);
+  const keep = new Set(kept);
+  ed.filterValueInfo((v) => keep.has(v));
+  ed.setOutputs(newOutputs);
+  return { model: ed.model(), dropped, outputs };
 }
 
 /** Whether every graph output has known dims with the batch size on axis 0. */
@@ -241,7 +235,10 @@ export function fixBatch(model: ModelProto, n: number, opts: Omit<InferOptions, 
     const stored = valueInfoShape(v).dims;
     return fix(v, (!!d && d.length > 0 && isLin(d[0]!)) || (!!stored && typeof stored[0] !== 'number'));
   });
-  return create(ModelProtoSchema, { ...model, graph: create(GraphProtoSchema, { ...g, input: inputs, output: outputs }) });
+  const ed = new GraphEditor(model);
+  ed.setInputs(inputs);
+  ed.setOutputs(outputs);
+  return ed.model();
 }
 
 /** One line per conflict, for messages. */

@@ -4,10 +4,9 @@
 // 0 (copy) or -1 (infer) on the batch axis; Slice bounds that run to a batch-dependent end become
 // open; other batch-dependent shape values (Expand to the batch, ...) are rebuilt from the image
 // input's batch size alone. Graph outputs, data tensors and nodes with unknown shapes are untouched.
-import { create, DataType, GraphProtoSchema, ModelProtoSchema, type ModelProto, type NodeProto, type TensorProto } from '../proto.js';
-import { Graph } from '../graph.js';
-import { edited } from './edit.js';
-import { GraphBuilder } from '../builder.js';
+import { DataType, type ModelProto, type NodeProto } from '../proto.js';
+import type { Graph } from '../graph.js';
+import { GraphEditor } from '../edit.js';
 import { attrInt } from '../attributes.js';
 import { hostToTensor } from '../tensor.js';
 import { inferShapes, type InferOptions, type ShapeInference } from '../shapes/infer.js';
@@ -125,7 +124,8 @@ function batchInput(inf: ShapeInference, g: Graph): string | undefined {
 /** Fold shape subgraphs of `model` (see the file comment). The input model is not modified. */
 export function foldShapes(model: ModelProto, opts: FoldOptions = {}): FoldResult {
   const inf = opts.inference ?? inferShapes(model, opts);
-  const g = new Graph(model);
+  const ed = new GraphEditor(model);
+  const g = ed.graph;
   const outputs = new Set(g.outputNames);
   const valueOf = (t: string): Val | undefined => inf.infos.get(t)?.value;
 
@@ -141,21 +141,13 @@ export function foldShapes(model: ModelProto, opts: FoldOptions = {}): FoldResul
     return !!p && folded.has(p);
   };
 
-  const taken = new Set<string>([...g.producer.keys(), ...g.initializers.keys(), ...g.inputNames]);
-  const b = new GraphBuilder(g.opset, 'vp_fold', taken);
+  const b = ed.builder('vp_fold');
   const src = (() => {
     const input = batchInput(inf, g);
     return input ? new BatchSource(b, input) : undefined;
   })();
-  const initializers: TensorProto[] = [];
   const constants: string[] = [];
   const batchShapes: FoldResult['batchShapes'] = [];
-  const renames = new Map<NodeProto, Map<number, string>>();
-  const rename = (n: NodeProto, j: number, name: string) => {
-    let m = renames.get(n);
-    if (!m) renames.set(n, (m = new Map()));
-    m.set(j, name);
-  };
 
   const consumersOf = (t: string) => g.consumersOf(t).filter((c) => !folded.has(c));
   for (const t of new Set([...g.nodes.filter((n) => !folded.has(n)).flatMap((n) => n.input)])) {
@@ -163,7 +155,7 @@ export function foldShapes(model: ModelProto, opts: FoldOptions = {}): FoldResul
     const v = valueOf(t)!;
     if (isConcrete(v)) {
       const h = toHost(v)!;
-      initializers.push(hostToTensor(t, h.data, h.dims, h.dataType));
+      ed.addInitializers([hostToTensor(t, h.data, h.dims, h.dataType)]);
       constants.push(t);
       continue;
     }
@@ -185,8 +177,8 @@ export function foldShapes(model: ModelProto, opts: FoldOptions = {}): FoldResul
           const name = b.fresh(`${t}_const`);
           const data = BigInt64Array.from(constant);
           const h = toHost({ dataType: v.dataType, dims: [...v.dims], data: [...data] });
-          initializers.push(hostToTensor(name, h!.data, h!.dims, h!.dataType));
-          rename(c, j, name);
+          ed.addInitializers([hostToTensor(name, h!.data, h!.dims, h!.dataType)]);
+          ed.editNode(c, (cur) => ({ input: cur.input.map((x, k) => (k === j ? name : x)) }));
           batchShapes.push({ tensor: t, value: text, consumer: nodeLabel(c), as: 'constant' });
         } else {
           needsSource = true;
@@ -199,21 +191,13 @@ export function foldShapes(model: ModelProto, opts: FoldOptions = {}): FoldResul
       src.tensor(elems, v.dims, v.dataType, t);
     }
   }
-  // Assemble: batch-source nodes first (they read only the input), kept nodes with renamed inputs.
-  const kept: NodeProto[] = [];
-  for (const n of g.nodes) {
-    if (folded.has(n)) continue;
-    const r = renames.get(n);
-    kept.push(r ? edited(n, { input: n.input.map((i, j) => r.get(j) ?? i) }) : n);
-  }
-  const nodes = pruneDead([...b.nodes, ...kept], outputs, inf);
-  const removed = g.nodes.length + b.nodes.length - nodes.length;
-  const graph = create(GraphProtoSchema, {
-    ...model.graph!,
-    node: nodes,
-    initializer: [...model.graph!.initializer, ...initializers, ...b.initializers],
-  });
-  const out = create(ModelProtoSchema, { ...model, graph });
+  // Batch-source nodes go first (they read only the input); folded nodes go, and then whatever
+  // shape computation or constant nothing reads any more.
+  ed.prepend(b.nodes);
+  for (const n of folded) ed.removeNode(n);
+  const dead = ed.removeDeadNodes((n) => n.opType === 'Constant' || n.opType === 'Shape' || n.opType === 'Size' || n.output.every((o) => !o || inf.infos.get(o)?.value || isIntType(inf.infos.get(o)?.dataType ?? 0)));
+  const removed = folded.size + dead;
+  const out = ed.model();
 
   const batchAxes = new Map<string, number>();
   for (const [name, info] of inf.infos) {
@@ -223,23 +207,6 @@ export function foldShapes(model: ModelProto, opts: FoldOptions = {}): FoldResul
     if (lins.length === 1 && symEq(d[lins[0]!]!, BATCH)) batchAxes.set(name, lins[0]!);
   }
   return { model: out, removed, constants, batchShapes, refused: refusals(g, inf, folded), batchAxes, inference: inf };
-}
-
-/** Drop nodes nothing reads whose outputs are shape values or constants (what folding left dead). */
-function pruneDead(nodes: NodeProto[], outputs: Set<string>, inf: ShapeInference): NodeProto[] {
-  let list = nodes;
-  for (;;) {
-    const used = new Set<string>(outputs);
-    for (const n of list) for (const i of n.input) if (i) used.add(i);
-    for (const n of list) for (const a of n.attribute) if (a.g) for (const sub of a.g.node) for (const i of sub.input) used.add(i);
-    const next = list.filter((n) => {
-      if (n.output.some((o) => o && used.has(o))) return true;
-      const shapeLike = n.opType === 'Constant' || n.opType === 'Shape' || n.opType === 'Size' || n.output.every((o) => !o || inf.infos.get(o)?.value || isIntType(inf.infos.get(o)?.dataType ?? 0));
-      return !shapeLike;
-    });
-    if (next.length === list.length) return next;
-    list = next;
-  }
 }
 
 /** Shape computations left computed: root causes (an unknown shape value whose inputs are not unknown shape values). */

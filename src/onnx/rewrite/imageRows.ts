@@ -5,9 +5,10 @@
 // where a per-sample node (or a graph output) first reads it. In trace-path's graphs this is
 // everything upstream of the first intervened neuron row: the patch embedding and block 0 up to
 // its FFN activation.
-import { create, DataType, GraphProtoSchema, ModelProtoSchema, NodeProtoSchema, type ModelProto, type NodeProto } from '../proto.js';
-import { Graph, valueInfoShape } from '../graph.js';
-import { GraphBuilder, tensorValueInfo } from '../builder.js';
+import { DataType, type ModelProto, type NodeProto } from '../proto.js';
+import { valueInfoShape } from '../graph.js';
+import { tensorValueInfo } from '../builder.js';
+import { GraphEditor } from '../edit.js';
 
 export interface ImageRowsOptions {
   /** The image input (batch axis 0). */
@@ -35,7 +36,8 @@ export interface ImageRows {
  * known batch axis (e.g. a shape computed from the batch size), which gathering cannot carry.
  */
 export function shareImageRows(model: ModelProto, o: ImageRowsOptions): ImageRows | null {
-  const graph = new Graph(model);
+  const ed = new GraphEditor(model);
+  const graph = ed.graph;
   if (!graph.inputNames.includes(o.image)) return null;
   // Classify tensors: 'sample' (depends on a per-sample input), 'image' (on the image input only).
   const kind = new Map<string, 'image' | 'sample'>();
@@ -56,15 +58,10 @@ export function shareImageRows(model: ModelProto, o: ImageRowsOptions): ImageRow
   // Skip when the image part is only the input itself (nothing to save).
   if (frontier.size === 1 && frontier.has(o.image) && ![...graph.nodes].some((n) => !isSampleNode(n) && n.input.includes(o.image))) return null;
 
-  const taken = new Set<string>();
-  for (const n of graph.nodes) for (const x of [...n.input, ...n.output, n.name]) taken.add(x);
-  for (const t of graph.initializers.keys()) taken.add(t);
-  for (const v of [...graph.proto.input, ...graph.proto.output]) taken.add(v.name);
-  const b = new GraphBuilder(graph.opset, 'image_rows', taken);
+  const b = ed.builder('image_rows');
   const index = b.fresh('index');
   const rename = new Map<string, string>(); // frontier tensor -> its per-sample version
   const outputRename = new Map<string, string>(); // graph output -> the per-image tensor behind it
-  const gathersAfter = new Map<string, NodeProto[]>(); // producer output -> gathers to insert after it
   for (const t of frontier) {
     const before = b.nodes.length;
     if (graph.outputNames.includes(t)) {
@@ -76,33 +73,24 @@ export function shareImageRows(model: ModelProto, o: ImageRowsOptions): ImageRow
     } else {
       rename.set(t, b.op('Gather', [t, index], { axis: o.batchAxis(t)! }, b.fresh('per_sample')));
     }
-    gathersAfter.set(t, b.nodes.slice(before));
+    // Gathers of graph inputs come first; the others right after the node producing their source.
+    ed.insertAfter(t, b.nodes.slice(before));
   }
-  const nodes: NodeProto[] = [];
-  // Gathers of graph inputs come first; the others right after the node producing their source.
-  for (const t of frontier) if (!graph.producerOf(t)) nodes.push(...gathersAfter.get(t)!);
   for (const n of graph.nodes) {
-    if (isSampleNode(n)) nodes.push(create(NodeProtoSchema, { ...n, input: n.input.map((i) => (i && kind.get(i) === 'image' ? rename.get(i) ?? i : i)) }));
+    if (isSampleNode(n)) ed.replaceInputs(n, new Map(n.input.filter((i) => i && kind.get(i) === 'image' && rename.has(i)).map((i) => [i, rename.get(i)!])));
     else if ([...n.input, ...n.output].some((x) => outputRename.has(x))) {
       // Per-image nodes produce and read the per-image tensor behind a renamed graph output.
       const r = (x: string) => outputRename.get(x) ?? x;
-      nodes.push(create(NodeProtoSchema, { ...n, input: n.input.map(r), output: n.output.map(r) }));
-    } else nodes.push(n);
-    for (const x of n.output) if (gathersAfter.has(x)) nodes.push(...gathersAfter.get(x)!);
+      ed.editNode(n, { input: n.input.map(r), output: n.output.map(r) });
+    }
   }
-  const src = model.graph!;
-  const input = src.input.map((v) => {
-    if (v.name !== o.image) return v;
-    // A batch axis of its own: the image count differs from the sample count.
+  // A batch axis of its own: the image count differs from the sample count.
+  ed.mapValues((v, where) => {
+    if (where !== 'input' || v.name !== o.image) return v;
     const sh = valueInfoShape(v);
     if (!sh.dims || sh.dataType === undefined) return v;
     return tensorValueInfo(v.name, sh.dataType, sh.dims.map((d, i) => (i === 0 ? 'images' : d)));
   });
-  const newGraph = create(GraphProtoSchema, {
-    ...src,
-    node: nodes,
-    input: [...input, tensorValueInfo(index, DataType.INT64, ['samples'])],
-    initializer: [...src.initializer, ...b.initializers],
-  });
-  return { model: create(ModelProtoSchema, { ...model, graph: newGraph }), index, shared: [...frontier] };
+  ed.addInputs([tensorValueInfo(index, DataType.INT64, ['samples'])]);
+  return { model: ed.model(), index, shared: [...frontier] };
 }

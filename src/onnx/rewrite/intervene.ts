@@ -23,9 +23,10 @@
 // the original tensor bit for bit: a token row is split off the token axis, edited on its own
 // [B,1,F] and concatenated back (the other rows are copied); the patch mean is combined with exact
 // 0/1 masks and exact zeros.
-import { create, DataType, GraphProtoSchema, ModelProtoSchema, NodeProtoSchema, type ModelProto, type NodeProto } from '../proto.js';
-import { Graph } from '../graph.js';
+import { DataType, type ModelProto, type NodeProto, type ValueInfoProto } from '../proto.js';
+import type { Graph } from '../graph.js';
 import { GraphBuilder, tensorValueInfo } from '../builder.js';
+import { GraphEditor } from '../edit.js';
 import type { ViTLayout } from '../../vit/types.js';
 import { usageError, unsupported } from '../../errors.js';
 
@@ -156,15 +157,6 @@ function rowOut(b: GraphBuilder, ops: RowOps, tokIn: ResolvedToken, name: string
   return b.op('Gather', [ops.n3, b.constI64([tok.row], [])], { axis: 1 }, name);
 }
 
-function takenNames(model: ModelProto): Set<string> {
-  const taken = new Set<string>();
-  const g = model.graph!;
-  for (const n of g.node) for (const x of [...n.input, ...n.output, n.name]) taken.add(x);
-  for (const t of g.initializer) taken.add(t.name);
-  for (const v of [...g.input, ...g.output]) taken.add(v.name);
-  return taken;
-}
-
 function checkNeuron(graph: Graph, layout: ViTLayout, l: number): NodeProto {
   const blk = layout.blocks[l]!;
   const p = graph.producerOf(blk.neuron);
@@ -172,47 +164,29 @@ function checkNeuron(graph: Graph, layout: ViTLayout, l: number): NodeProto {
   return p;
 }
 
-/** Insert each group of nodes right after the producer of its anchor tensor (keeps the list topological). */
-function spliceAfter(nodes: NodeProto[], groups: { anchor: string; nodes: NodeProto[] }[]): NodeProto[] {
-  const byAnchor = new Map<string, NodeProto[]>();
-  for (const g of groups) byAnchor.set(g.anchor, [...(byAnchor.get(g.anchor) ?? []), ...g.nodes]);
-  const out: NodeProto[] = [];
-  for (const n of nodes) {
-    out.push(n);
-    for (const o of n.output) {
-      const add = byAnchor.get(o);
-      if (add) out.push(...add);
-    }
-  }
-  return out;
-}
-
 export function interveneNeurons(model: ModelProto, layout: ViTLayout, opts: InterveneOptions = {}): Intervention {
-  const graph = new Graph(model);
+  const ed = new GraphEditor(model);
+  const graph = ed.graph;
   const layers = checkLayers(layout, opts.layers);
   const token = opts.token ?? defaultToken(layout);
   const tok = resolveToken(layout, token);
   const mode = opts.mode ?? 'override';
   const oneRow = new Set(opts.oneRow ?? []);
   if (oneRow.size && tok.kind !== 'row') throw usageError(`a one-row neuron tensor (blocks ${[...oneRow].join(',')}) needs a single token row, not the patch mean.`);
-  const taken = takenNames(model);
   const bd = batchDim(layout);
   const F = layout.facts.ffnWidth;
   const inputs: Record<number, string> = {};
   const scaleInputs: Record<number, string> = {};
   const activations: Record<number, string> = {};
   const intervened: Record<number, string> = {};
-  const groups: { anchor: string; nodes: NodeProto[] }[] = [];
-  const initializers = [];
-  const newInputs = [];
-  const newOutputs = [];
-  const rename = new Map<string, string>();
+  const newInputs: ValueInfoProto[] = [];
+  const newOutputs: ValueInfoProto[] = [];
 
   for (const l of layers) {
     const blk = layout.blocks[l]!;
     checkNeuron(graph, layout, l);
     const dt = neuronDataType(model, layout, l);
-    const b = new GraphBuilder(graph.opset, `intervene/${l}`, taken);
+    const b = ed.builder(`intervene/${l}`);
     const u = b.reserve(`${mode === 'affine' ? 'offset' : mode}_${l}`);
     if (graph.inputNames.includes(u)) throw usageError(`the model already has an input named "${u}"; it was intervened on before.`);
     inputs[l] = u;
@@ -253,26 +227,13 @@ export function interveneNeurons(model: ModelProto, layout: ViTLayout, opts: Int
       n3x = b.op('Add', [ops.n3, b.op('Mul', [shift, ops.sel!])]);
     }
     const out = blk.neuronLayout === 'flat' ? b.op('Reshape', [n3x, b.constI64([-1, F])]) : n3x;
-    rename.set(blk.neuron, out);
     intervened[l] = out;
-    groups.push({ anchor: blk.neuron, nodes: b.nodes });
-    initializers.push(...b.initializers);
+    // Every original consumer of the neuron tensor now reads the intervened one.
+    ed.insertOnEdge(blk.neuron, b.nodes, out);
   }
-
-  // Every original consumer of an intervened neuron tensor now reads the intervened one.
-  const src = model.graph!;
-  const rewired = src.node.map((n) =>
-    n.input.some((i) => rename.has(i)) ? create(NodeProtoSchema, { ...n, input: n.input.map((i) => rename.get(i) ?? i) }) : n,
-  );
-  const nodes = spliceAfter(rewired, groups);
-  const newGraph = create(GraphProtoSchema, {
-    ...src,
-    node: nodes,
-    input: [...src.input, ...newInputs],
-    output: [...src.output, ...newOutputs],
-    initializer: [...src.initializer, ...initializers],
-  });
-  return { model: create(ModelProtoSchema, { ...model, graph: newGraph }), inputs, scaleInputs, activations, intervened, token, layers };
+  ed.addInputs(newInputs);
+  ed.addOutputs(newOutputs);
+  return { model: ed.model(), inputs, scaleInputs, activations, intervened, token, layers };
 }
 
 /**
@@ -285,32 +246,20 @@ export function exposeNeuronRows(
   layout: ViTLayout,
   opts: { layers?: number[]; token?: TokenChoice } = {},
 ): { model: ModelProto; activations: Record<number, string>; layers: number[] } {
-  const graph = new Graph(model);
+  const ed = new GraphEditor(model);
   const layers = checkLayers(layout, opts.layers);
   const tok = resolveToken(layout, opts.token ?? defaultToken(layout));
-  const taken = takenNames(model);
   const bd = batchDim(layout);
   const F = layout.facts.ffnWidth;
   const activations: Record<number, string> = {};
-  const groups: { anchor: string; nodes: NodeProto[] }[] = [];
-  const initializers = [];
-  const outs = [];
   for (const l of layers) {
-    checkNeuron(graph, layout, l);
+    checkNeuron(ed.graph, layout, l);
     const dt = neuronDataType(model, layout, l);
-    const b = new GraphBuilder(graph.opset, `expose/${l}`, taken);
+    const b = ed.builder(`expose/${l}`);
     const ops = rowOps(b, layout, l, tok, dt);
     activations[l] = rowOut(b, ops, tok, b.reserve(`activation_${l}`));
-    outs.push(tensorValueInfo(activations[l], dt, [bd, F]));
-    groups.push({ anchor: layout.blocks[l]!.neuron, nodes: b.nodes });
-    initializers.push(...b.initializers);
+    ed.addOutputs([tensorValueInfo(activations[l], dt, [bd, F])]);
+    ed.insertAfter(layout.blocks[l]!.neuron, b.nodes);
   }
-  const src = model.graph!;
-  const newGraph = create(GraphProtoSchema, {
-    ...src,
-    node: spliceAfter(src.node, groups),
-    output: [...src.output, ...outs],
-    initializer: [...src.initializer, ...initializers],
-  });
-  return { model: create(ModelProtoSchema, { ...model, graph: newGraph }), activations, layers };
+  return { model: ed.model(), activations, layers };
 }

@@ -4,9 +4,8 @@
 // and the pooling run on one row instead of T. Applies only when every op between the attention
 // residual and the pooling Gather is row-wise (checked op by op, tracking where the token axis is);
 // returns null otherwise, and the caller keeps the full graph.
-import { create, GraphProtoSchema, ModelProtoSchema, NodeProtoSchema, type ModelProto, type NodeProto } from '../proto.js';
-import { Graph } from '../graph.js';
-import { GraphBuilder } from '../builder.js';
+import type { ModelProto, NodeProto } from '../proto.js';
+import { GraphEditor } from '../edit.js';
 import { attrInt, attrInts } from '../attributes.js';
 import { toNumbers } from '../tensor.js';
 import type { ViTLayout } from '../../vit/types.js';
@@ -37,7 +36,8 @@ const REDUCE = new Set(['ReduceMean', 'ReduceSum']);
  */
 export function sliceLastBlockRow(model: ModelProto, layout: ViTLayout): LastRowSlice | null {
   if (layout.facts.pooling !== 'cls' || !layout.classToken) return null;
-  const g = new Graph(model);
+  const ed = new GraphEditor(model);
+  const g = ed.graph;
   const L = layout.blocks.length - 1;
   const blk = layout.blocks[L]!;
   const T = layout.facts.tokens;
@@ -128,40 +128,24 @@ export function sliceLastBlockRow(model: ModelProto, layout: ViTLayout): LastRow
   if (!pool) return null;
   for (const o of g.outputNames) if (states.has(o)) return null;
 
-  const taken = new Set<string>();
-  for (const n of g.nodes) for (const x of [...n.input, ...n.output, n.name]) taken.add(x);
-  for (const t of model.graph!.initializer) taken.add(t.name);
-  for (const v of [...model.graph!.input, ...model.graph!.output]) taken.add(v.name);
-  const b = new GraphBuilder(g.opset, `lastrow/${L}`, taken);
+  const b = ed.builder(`lastrow/${L}`);
   const row = b.op('Gather', [start, b.constI64([r], [1], 'cls_row')], { axis: 1 });
   const zero = b.constI64([0], [], 'row0');
   const newShapes = new Map<NodeProto, string>();
   for (const [n, s] of reshapes) newShapes.set(n, b.constI64(s, [3], 'shape'));
-
-  const inRegion = new Set(region);
-  const nodes: NodeProto[] = [];
-  for (const n of model.graph!.node) {
-    if (!inRegion.has(n)) {
-      nodes.push(n);
-      if (n.output.includes(start)) nodes.push(...b.nodes);
-      continue;
-    }
-    const input = n.input.map((i, k) => {
-      if (i === start) return row;
-      if (n === pool && k === 1) return zero;
-      if (k === 1 && newShapes.has(n)) return newShapes.get(n)!;
-      return i;
+  ed.insertAfter(start, b.nodes);
+  for (const n of region) {
+    ed.editNode(n, {
+      input: n.input.map((i, k) => {
+        if (i === start) return row;
+        if (n === pool && k === 1) return zero;
+        if (k === 1 && newShapes.has(n)) return newShapes.get(n)!;
+        return i;
+      }),
     });
-    nodes.push(create(NodeProtoSchema, { ...n, input }));
   }
   const sliced = [...states.keys()].filter((t) => t !== start);
   const drop = new Set(sliced);
-  const src = model.graph!;
-  const graph = create(GraphProtoSchema, {
-    ...src,
-    node: nodes,
-    initializer: [...src.initializer, ...b.initializers],
-    valueInfo: src.valueInfo.filter((v) => !drop.has(v.name)),
-  });
-  return { model: create(ModelProtoSchema, { ...model, graph }), block: L, row, sliced: [row, ...sliced] };
+  ed.filterValueInfo((v) => !drop.has(v.name));
+  return { model: ed.model(), block: L, row, sliced: [row, ...sliced] };
 }

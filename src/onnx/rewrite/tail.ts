@@ -9,8 +9,9 @@
 //             tail. A class-token tail then reads that row; a mean-pooled tail reads norm(row) —
 //             the readout of one chosen token (or the patch mean computed by the caller).
 import { create, DataType, GraphProtoSchema, ModelProtoSchema, type ModelProto, type NodeProto, type TensorProto } from '../proto.js';
-import { Graph } from '../graph.js';
-import { GraphBuilder, tensorValueInfo } from '../builder.js';
+import type { Graph } from '../graph.js';
+import { tensorValueInfo } from '../builder.js';
+import { copyMessage, GraphEditor } from '../edit.js';
 import type { ViTLayout } from '../../vit/types.js';
 import { unsupported, usageError } from '../../errors.js';
 
@@ -62,7 +63,8 @@ export function tailNodes(graph: Graph, from: string, logits: string): NodeProto
 
 /** Extract the tail (final norm, pooling, head) of `model` as its own model. */
 export function extractTail(model: ModelProto, layout: ViTLayout, opts: TailOptions = {}): Tail {
-  const graph = new Graph(model);
+  const ed = new GraphEditor(model);
+  const graph = ed.graph;
   const form = opts.input ?? 'tokens';
   if (form !== 'tokens' && form !== 'row') throw usageError(`tail input must be 'tokens' or 'row' (got "${String(form)}")`);
   const last = layout.blocks[layout.blocks.length - 1];
@@ -78,9 +80,8 @@ export function extractTail(model: ModelProto, layout: ViTLayout, opts: TailOpti
   const bd = batchDimOf(layout);
   const T = layout.facts.tokens;
   const D = layout.facts.width;
-  const taken = new Set<string>([...graph.producer.keys(), ...graph.initializers.keys(), ...graph.inputNames, ...nodes.map((n) => n.name)]);
-  if (taken.has(TAIL_INPUT)) throw unsupported(`the model already has a tensor named "${TAIL_INPUT}"; rename it to extract the tail.`);
-  const b = new GraphBuilder(graph.opset, 'tail', taken);
+  if (graph.hasTensor(TAIL_INPUT)) throw unsupported(`the model already has a tensor named "${TAIL_INPUT}"; rename it to extract the tail.`);
+  const b = ed.builder('tail');
   const input = b.reserve(TAIL_INPUT);
   if (form === 'tokens') {
     b.op('Identity', [input], {}, from);
@@ -89,6 +90,7 @@ export function extractTail(model: ModelProto, layout: ViTLayout, opts: TailOpti
     b.op('Expand', [row3, b.constI64([1, T, 1])], {}, from); // [B,T,D]
   }
   const outInfo = model.graph!.output.find((v) => v.name === layout.logits) ?? tensorValueInfo(layout.logits, dt, [bd, layout.facts.numClasses]);
+  // A graph of its own (only the tail's nodes, initializers and value_info), named after the model's.
   const g = create(GraphProtoSchema, {
     name: `${model.graph!.name || 'model'}_tail`,
     node: [...b.nodes, ...nodes],
@@ -97,7 +99,7 @@ export function extractTail(model: ModelProto, layout: ViTLayout, opts: TailOpti
     initializer: [...initializers, ...b.initializers],
     valueInfo: model.graph!.valueInfo.filter((v) => used.has(v.name) && v.name !== from),
   });
-  const tailModel = create(ModelProtoSchema, { ...model, graph: g, metadataProps: [] });
+  const tailModel = copyMessage(ModelProtoSchema, model, { graph: g, metadataProps: [] });
   return { model: tailModel, input, output: layout.logits, inputForm: form, copiedNodes: nodes.length };
 }
 

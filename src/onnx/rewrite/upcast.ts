@@ -9,8 +9,9 @@
 // inputs, outputs and value_info entries. What stays: float attributes (they are float32 already,
 // e.g. LayerNormalization's epsilon), integer tensors, and float16 values' exact magnitudes (a
 // constant rounded to float16 by the exporter keeps its rounded value).
-import { AttrType, create, DataType, TensorProtoSchema, GraphProtoSchema, ModelProtoSchema, NodeProtoSchema, AttributeProtoSchema, TypeProtoSchema, TypeProto_TensorSchema, ValueInfoProtoSchema, type AttributeProto, type ModelProto, type TensorProto, type ValueInfoProto } from '../proto.js';
+import { AttrType, DataType, TensorProtoSchema, AttributeProtoSchema, TypeProtoSchema, TypeProto_TensorSchema, ValueInfoProtoSchema, type AttributeProto, type ModelProto, type TensorProto, type ValueInfoProto } from '../proto.js';
 import { f16ToF32, hostToTensor, tensorToHost } from '../tensor.js';
+import { copyMessage, GraphEditor } from '../edit.js';
 
 export interface UpcastReport {
   model: ModelProto;
@@ -36,7 +37,7 @@ function toFloat32(t: TensorProto): TensorProto {
   const src = h.data as Uint16Array;
   const out = new Float32Array(src.length);
   for (let i = 0; i < src.length; i++) out[i] = f16ToF32(src[i]!);
-  return create(TensorProtoSchema, { ...hostToTensor(t.name, out, h.dims, DataType.FLOAT), docString: t.docString });
+  return copyMessage(TensorProtoSchema, hostToTensor(t.name, out, h.dims, DataType.FLOAT), { docString: t.docString });
 }
 
 /** The model with every float16 tensor, type attribute and value type turned into float32. */
@@ -44,40 +45,33 @@ export function upcastFloat16(model: ModelProto): UpcastReport {
   let tensors = 0;
   let typeAttributes = 0;
   let valueTypes = 0;
-  const src = model.graph!;
-  const initializer = src.initializer.map((t) => {
-    if (t.dataType !== DataType.FLOAT16) return t;
+  const ed = new GraphEditor(model);
+  for (const t of model.graph!.initializer) {
+    if (t.dataType !== DataType.FLOAT16) continue;
     tensors++;
-    return toFloat32(t);
-  });
+    ed.replaceInitializer(toFloat32(t));
+  }
   const attr = (a: AttributeProto): AttributeProto => {
     if (a.t && a.t.dataType === DataType.FLOAT16) {
       tensors++;
-      return create(AttributeProtoSchema, { ...a, t: toFloat32(a.t) });
+      return copyMessage(AttributeProtoSchema, a, { t: toFloat32(a.t) });
     }
     if ((a.name === 'to' || a.name === 'dtype') && a.type === AttrType.INT && Number(a.i) === DataType.FLOAT16) {
       typeAttributes++;
-      return create(AttributeProtoSchema, { ...a, i: BigInt(DataType.FLOAT) });
+      return copyMessage(AttributeProtoSchema, a, { i: BigInt(DataType.FLOAT) });
     }
     return a;
   };
-  const node = src.node.map((n) => {
+  for (const n of ed.graph.nodes) {
     const attribute = n.attribute.map(attr);
-    return attribute.some((a, i) => a !== n.attribute[i]) ? create(NodeProtoSchema, { ...n, attribute }) : n;
-  });
+    if (attribute.some((a, i) => a !== n.attribute[i])) ed.editNode(n, { attribute });
+  }
   const retype = (v: ValueInfoProto): ValueInfoProto => {
     if (v.type?.value.case !== 'tensorType' || v.type.value.value.elemType !== DataType.FLOAT16) return v;
     valueTypes++;
-    const tt = create(TypeProto_TensorSchema, { ...v.type.value.value, elemType: DataType.FLOAT });
-    return create(ValueInfoProtoSchema, { ...v, type: create(TypeProtoSchema, { ...v.type, value: { case: 'tensorType', value: tt } }) });
+    const tt = copyMessage(TypeProto_TensorSchema, v.type.value.value, { elemType: DataType.FLOAT });
+    return copyMessage(ValueInfoProtoSchema, v, { type: copyMessage(TypeProtoSchema, v.type, { value: { case: 'tensorType', value: tt } }) });
   };
-  const graph = create(GraphProtoSchema, {
-    ...src,
-    node,
-    initializer,
-    input: src.input.map(retype),
-    output: src.output.map(retype),
-    valueInfo: src.valueInfo.map(retype),
-  });
-  return { model: create(ModelProtoSchema, { ...model, graph }), tensors, typeAttributes, valueTypes };
+  ed.mapValues(retype);
+  return { model: ed.model(), tensors, typeAttributes, valueTypes };
 }

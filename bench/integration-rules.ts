@@ -18,7 +18,7 @@ import { OrtNeuronOracle } from '../src/services/neuronOracle.js';
 import { buildContexts } from '../src/services/traceCore.js';
 import { searchPaths, scorePaths, type ImageContext } from '../src/analysis/pathSearch.js';
 import { quadrature, RULES, minSteps, type QuadratureRule } from '../src/analysis/quadrature.js';
-import { defaultToken } from '../src/onnx/rewrite/intervene.js';
+import { defaultToken } from '../src/vit/tokens.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, here.includes('dist-tools') ? '../..' : '..');

@@ -15,7 +15,7 @@ import { loadBatch } from '../src/data/dataset.js';
 import { OrtNeuronOracle } from '../src/services/neuronOracle.js';
 import { buildContexts } from '../src/services/traceCore.js';
 import { igLayerPaths } from '../src/analysis/baselines.js';
-import { defaultToken } from '../src/onnx/rewrite/intervene.js';
+import { defaultToken } from '../src/vit/tokens.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, here.includes('dist-tools') ? '../..' : '..');

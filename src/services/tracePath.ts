@@ -18,7 +18,7 @@ import { labelledAccuracy } from '../analysis/classify.js';
 import type { Prefilter, SearchScore } from '../analysis/beamSearch.js';
 import { minSteps, RULES, type QuadratureRule } from '../analysis/quadrature.js';
 import { chooseRule } from '../analysis/autoSteps.js';
-import { checkLayers, defaultToken, resolveToken, type TokenChoice } from '../onnx/rewrite/intervene.js';
+import { checkLayers, defaultToken, resolveToken, type TokenChoice } from '../vit/tokens.js';
 import type { ProviderChoice } from '../runtime/session.js';
 import {
   traceChunk,

@@ -3,7 +3,8 @@
 // perturbed copy of a sample is one row of a single run.
 import type { LoadedModel } from '../../src/onnx/model.js';
 import { encodeModel } from '../../src/onnx/model.js';
-import { interveneNeurons, batchDim, type TokenChoice, type InterventionMode } from '../../src/onnx/rewrite/intervene.js';
+import { interveneNeurons, type InterventionMode } from '../../src/onnx/rewrite/intervene.js';
+import { batchDim, type TokenChoice } from '../../src/vit/tokens.js';
 import { appendObjective, type ObjectiveKind } from '../../src/onnx/autodiff/objective.js';
 import { createSession, type Feed, type ModelSession } from '../../src/runtime/session.js';
 import type { ViTLayout } from '../../src/vit/types.js';

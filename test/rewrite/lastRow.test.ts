@@ -9,7 +9,8 @@ import { loadModel } from '../../src/onnx/model.js';
 import { locateVit } from '../../src/vit/locate.js';
 import { NeuronGradientEngine, type GradientEngineOptions } from '../../src/analysis/gradientEngine.js';
 import { sliceLastBlockRow } from '../../src/onnx/rewrite/lastRow.js';
-import { defaultToken, type InterventionMode } from '../../src/onnx/rewrite/intervene.js';
+import type { InterventionMode } from '../../src/onnx/rewrite/intervene.js';
+import { defaultToken } from '../../src/vit/tokens.js';
 import { FIXTURE_DIR, VIT_MNIST, fixtureManifest } from './layouts.js';
 import { randomImages } from './data.js';
 

@@ -9,7 +9,7 @@ import { create, GraphProtoSchema, ModelProtoSchema, NodeProtoSchema, type Model
 import { hostToTensor } from '../../src/onnx/tensor.js';
 import { ExitCode, VitpathError } from '../../src/errors.js';
 import { locateVit, selectReadout } from '../../src/vit/locate.js';
-import { defaultToken, resolveToken } from '../../src/onnx/rewrite/intervene.js';
+import { defaultToken, resolveToken } from '../../src/vit/tokens.js';
 import { pinnedImageDims, prepareVitModel } from '../../src/services/vitModel.js';
 import { Graph } from '../../src/onnx/graph.js';
 

@@ -11,7 +11,7 @@ import { interactive, printJson, summary } from '../output.js';
 import type { HeadChoice } from '../../vit/types.js';
 import { COMMAND, DEFAULTS, FILES, runProbeLayers, type ProbeLayersReport } from '../../services/probeLayers.js';
 import { reportJsonSchemaText } from '../../report/schema.js';
-import type { TokenChoice } from '../../onnx/rewrite/intervene.js';
+import type { TokenChoice } from '../../vit/tokens.js';
 import { usageError } from '../../errors.js';
 
 const HELP_AFTER = `

@@ -10,6 +10,7 @@ import type { Graph } from '../graph.js';
 import { tensorValueInfo } from '../builder.js';
 import { GraphEditor } from '../edit.js';
 import type { ViTLayout } from '../../vit/types.js';
+import { batchDim } from '../../vit/tokens.js';
 import { unsupported } from '../../errors.js';
 
 export type BranchKind = 'attn' | 'mlp';
@@ -68,7 +69,7 @@ export function gateBranches(model: ModelProto, layout: ViTLayout): GatedModel {
       ed.replaceInputs(add, new Map([[branch, gated]]));
     }
   }
-  ed.addInputs([tensorValueInfo(gates, DataType.FLOAT, [batchDimOf(layout), 2 * L])]);
+  ed.addInputs([tensorValueInfo(gates, DataType.FLOAT, [batchDim(layout), 2 * L])]);
   return { model: ed.model(), gates, columns: 2 * L };
 }
 
@@ -80,9 +81,4 @@ export function gateRows(columns: number, zeroColumn: ArrayLike<number>): Float3
     if (c >= 0) out[r * columns + c] = 0;
   }
   return out;
-}
-
-function batchDimOf(layout: ViTLayout): number | string {
-  const d = layout.inputDims[0];
-  return typeof d === 'number' && d > 0 ? d : typeof d === 'string' && d ? d : 'batch';
 }

@@ -13,6 +13,7 @@ import type { Graph } from '../graph.js';
 import { tensorValueInfo } from '../builder.js';
 import { copyMessage, GraphEditor } from '../edit.js';
 import type { ViTLayout } from '../../vit/types.js';
+import { batchDim } from '../../vit/tokens.js';
 import { unsupported, usageError } from '../../errors.js';
 
 export type TailInput = 'tokens' | 'row';
@@ -77,7 +78,7 @@ export function extractTail(model: ModelProto, layout: ViTLayout, opts: TailOpti
   const initializers: TensorProto[] = model.graph!.initializer.filter((t) => used.has(t.name));
 
   const dt = residualType(graph, from, layout);
-  const bd = batchDimOf(layout);
+  const bd = batchDim(layout);
   const T = layout.facts.tokens;
   const D = layout.facts.width;
   if (graph.hasTensor(TAIL_INPUT)) throw unsupported(`the model already has a tensor named "${TAIL_INPUT}"; rename it to extract the tail.`);
@@ -101,9 +102,4 @@ export function extractTail(model: ModelProto, layout: ViTLayout, opts: TailOpti
   });
   const tailModel = copyMessage(ModelProtoSchema, model, { graph: g, metadataProps: [] });
   return { model: tailModel, input, output: layout.logits, inputForm: form, copiedNodes: nodes.length };
-}
-
-function batchDimOf(layout: ViTLayout): number | string {
-  const d = layout.inputDims[0];
-  return typeof d === 'number' && d > 0 ? d : typeof d === 'string' && d ? d : 'batch';
 }

@@ -58,6 +58,84 @@ export interface BlockLayout {
   neuron: string;
   neuronLayout: 'btf' | 'flat';
   fc2: LinearRef;
+  /** The attention sub-block's linears and head split (absent when its linears do not form q/k/v and a projection). */
+  attention?: AttentionLayout;
+}
+
+/**
+ * One element of a constant that encodes the head count, in a Reshape target, Split sizes or Slice
+ * bounds on the attention path: its value is `perHead` x heads (so a pruner keeping h heads writes
+ * perHead x h there).
+ */
+export interface HeadConstant {
+  /** The node reading the constant, by its first output. */
+  reader: string;
+  /** The constant is input `input` of `reader`: an initializer or a Constant node's output, named `tensor`. */
+  input?: number;
+  tensor?: string;
+  /** Or an attribute of `reader` (Split 'split', Slice 'starts'/'ends' before opset 10). */
+  attribute?: string;
+  /** Element index in the constant. */
+  index: number;
+  value: number;
+  perHead: number;
+  /** What the value counts: 'heads', 'heads*headDim', '3*heads*headDim', 'batch*heads', ... */
+  counts: string;
+}
+
+/** A head-count-dependent element of a shape input computed at run time (fold shapes to make it a constant). */
+export interface ComputedHeadShape {
+  reader: string;
+  input: number;
+  index: number;
+  counts: string;
+}
+
+/**
+ * A block's attention: the q/k/v linears (three, or one fused qkv linear), the output projection,
+ * and the head split. Head h owns output features [h*headDim, (h+1)*headDim) of q, k and v (of
+ * each of the three chunks of a fused qkv, chunk c being features [c*dim, (c+1)*dim)) and the
+ * same input features of the projection.
+ */
+export interface AttentionLayout {
+  form: 'fused' | 'separate';
+  /** form 'fused': the one linear writing q, k and v. */
+  qkv?: LinearRef;
+  /** form 'separate': the three linears. */
+  q?: LinearRef;
+  k?: LinearRef;
+  v?: LinearRef;
+  /** form 'fused': which of q, k, v each chunk of qkv's output is, as the graph reads them (null when the graph does not tell). */
+  qkvOrder?: ('q' | 'k' | 'v')[] | null;
+  proj: LinearRef;
+  heads: number | null;
+  headDim: number | null;
+  /** Width of q, k and v (= heads * headDim = the projection's input width). */
+  dim: number;
+  /** Output tensor of the attention Softmax. */
+  softmax: string;
+  /** Every constant element on the attention path that encodes the head count. */
+  headConstants: HeadConstant[];
+  /** Head-count-dependent shape elements computed at run time (empty on shape-folded graphs). */
+  computedShapes: ComputedHeadShape[];
+  /** Nodes (by first output) on the attention path whose shapes vitpath could not follow: empty when headConstants is complete. */
+  untraced: string[];
+}
+
+/** Where a linear layer sits: the names `inspect --layers`, quantize and prune use. */
+export type LinearRole = 'qkv' | 'q' | 'k' | 'v' | 'proj' | 'fc1' | 'fc2' | 'patch_embed' | 'head' | 'head_dist';
+
+/**
+ * A linear layer (or the patch-embedding Conv) with its stable name. For the Conv, `weight` is
+ * [out, in/group, kh, kw] and inFeatures = in/group*kh*kw.
+ */
+export interface NamedLinear extends Omit<LinearRef, 'kind'> {
+  /** blocks.N.attn.qkv | blocks.N.attn.q|k|v | blocks.N.attn.proj | blocks.N.mlp.fc1|fc2 | patch_embed | head | head_dist */
+  name: string;
+  role: LinearRole;
+  /** Block index; null for patch_embed and the head(s). */
+  block: number | null;
+  kind: LinearRef['kind'] | 'conv';
 }
 
 export interface ViTFacts {
@@ -131,4 +209,6 @@ export interface ViTLayout {
   /** Tensor the head reads: [batch, width] after pooling (and final norm). */
   pooled: string;
   head: LinearRef;
+  /** Every linear layer by its stable name, in graph order: patch_embed, per block attention then MLP, head(s). */
+  linears: NamedLinear[];
 }

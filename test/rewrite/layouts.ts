@@ -70,6 +70,7 @@ export function fixtureLayout(file: string): ViTLayout {
     blocks,
     pooled: e.tensors.pooled!,
     head: { kind: 'matmul', node: '', input: '', output: 'logits', weight: '', inFeatures: c.width, outFeatures: c.classes },
+    linears: [],
   };
 }
 
@@ -104,5 +105,6 @@ export function vitMnistLayout(): ViTLayout {
     blocks,
     pooled: '/mlp_head/layer_norm/LayerNormalization_output_0',
     head: { kind: 'gemm', node: '', input: '', output: 'logits', weight: '', inFeatures: 64, outFeatures: 10, transB: true },
+    linears: [],
   };
 }

@@ -88,6 +88,21 @@ describe('vitpath inspect on the fixtures', () => {
     expectOneLineError(notHead, 3, 'fixed-batch1-attn.onnx');
   });
 
+  it('shows heads x head dim per block, and --layers lists the named linears with the generator\'s weights', () => {
+    const file = 'decomposed-gemm-tanh.onnx';
+    const { config: c, names } = manifest[file]! as GroundTruth & { names: Record<string, string> };
+    const r = vitpath('inspect', path.join('fixtures/models', file), '--layers');
+    expect(r.code).toBe(0);
+    for (let i = 0; i < c.depth; i++) expect(r.stdout).toMatch(new RegExp(`│ ${i}\\s+│ .*│ q/k/v ${c.width}->${c.width}, proj ${c.width}->${c.width}\\s+│ ${c.heads} x ${c.width / c.heads}\\s+│`));
+    const rows = r.stdout.slice(r.stdout.indexOf('│ layer ')).split('\n').slice(1).filter((l) => l.startsWith('│ ')).map((l) => l.split('│').map((x) => x.trim()).filter(Boolean));
+    expect(rows.map((x) => x[0])).toEqual(['patch_embed', ...Array.from({ length: c.depth }, (_, i) => ['q', 'k', 'v', 'proj', 'fc1', 'fc2'].map((k) => `blocks.${i}.${k.startsWith('fc') ? 'mlp' : 'attn'}.${k}`)).flat(), 'head']);
+    for (const [name, kind, , weight] of rows) {
+      const m = /^blocks\.(\d+)\.(?:attn|mlp)\.(\w+)$/.exec(name!);
+      if (m) expect(weight).toBe(names[`block.${m[1]}.${m[2]!.startsWith('fc') ? m[2] : `attn.${m[2]}`}.weight`]);
+      if (m) expect(kind).toBe('gemm (transB)');
+    }
+  });
+
   it('--help teaches with examples', () => {
     const r = vitpath('inspect', '--help');
     expect(r.code).toBe(0);

@@ -4,10 +4,11 @@ import type { Command } from 'commander';
 import Table from 'cli-table3';
 import { inspectModel, type InspectReport } from '../../services/inspect.js';
 import { interactive, printJson, summary } from '../output.js';
-import type { NormRef } from '../../vit/types.js';
+import type { AttentionLayout, NormRef } from '../../vit/types.js';
 
 interface InspectFlags {
   json?: boolean;
+  layers?: boolean;
   output?: string;
   quiet?: boolean;
 }
@@ -16,7 +17,11 @@ const HELP_AFTER = `
 What it finds (from graph structure and weight shapes, never from node names):
   per block: the FFN's fc1 (MatMul+Add or Gemm), its activation (Erf/tanh GELU, Gelu node, ReLU),
   the neuron tensor (input of fc2), fc2, the residual adds, the attention Softmax and the norms;
+  the attention's q/k/v linears (separate, or one fused qkv), its output projection, the head count
+  and head dim, and the constants that encode the head count (Reshape/Split/Slice shape values);
   plus the patch embedding, class token, final norm, classifier head and logits output.
+  Every linear layer has a name (--layers lists them): patch_embed, blocks.N.attn.qkv (or
+  blocks.N.attn.q, .k, .v), blocks.N.attn.proj, blocks.N.mlp.fc1, blocks.N.mlp.fc2, head (head_dist).
   Also how vitpath reads the export: the batch (dynamic, stale stored shapes dropped, constants baked
   at batch 1 rewritten and checked, or one image at a time) and the shape arithmetic it folded.
 
@@ -24,6 +29,9 @@ Examples:
   vitpath inspect model.onnx                      summary tables on stdout
   vitpath inspect model.onnx --json | jq '.layout.blocks[0].neuron'
                                                   the neuron tensor of block 0
+  vitpath inspect model.onnx --layers             also a table of the named linear layers
+  vitpath inspect model.onnx --json | jq '.layout.blocks[0].attention.heads'
+                                                  the head count of block 0
   vitpath inspect model.onnx --output logits      choose the logits output when a model has several
 
 Exit codes: 0 ok, 1 usage (e.g. --output names no output), 2 unreadable model file,
@@ -36,14 +44,16 @@ export function registerInspect(program: Command): void {
     .argument('<model>', 'path to the .onnx model (external data is read from the same folder)')
     .option('--json', 'print the full layout, tensor names included, as JSON on stdout (the tables go to stderr)')
     .option('--output <name>', 'graph output holding the logits (default: the [batch, classes] output of the head)')
+    .option('--layers', 'also list every linear layer by name (kind, features, weight and bias tensors)')
     .option('-q, --quiet', 'print nothing but the result')
     .addHelpText('after', HELP_AFTER)
     .action(async (model: string, flags: InspectFlags) => {
       const result = await inspectModel(model, { output: flags.output });
+      const render = (colour: boolean) => renderInspect(result, colour) + (flags.layers ? `\n${renderLayers(result, colour)}` : '');
       if (flags.json) {
         printJson(result);
-        if (!flags.quiet) summary(renderInspect(result, false), { json: true });
-      } else summary(renderInspect(result, interactive(flags)));
+        if (!flags.quiet) summary(render(false), { json: true });
+      } else summary(render(interactive(flags)));
     });
 }
 
@@ -116,7 +126,7 @@ export function renderInspect(r: InspectReport, colour: boolean): string {
     ['final norm', normLabel(l.finalNorm)],
     ['head', `${l.head.kind} ${l.head.inFeatures}->${l.head.outFeatures}`],
   );
-  const blocks = table(['block', 'fc1', 'activation', 'norm', 'neuron tensor', 'FFN width', 'softmax'], colour);
+  const blocks = table(['block', 'fc1', 'activation', 'norm', 'neuron tensor', 'FFN width', 'attention', 'heads x dim', 'softmax'], colour);
   for (const b of l.blocks) {
     const norms = b.attnNorm?.kind === b.mlpNorm?.kind ? normLabel(b.mlpNorm) : `${normLabel(b.attnNorm)} / ${normLabel(b.mlpNorm)}`;
     blocks.push([
@@ -126,8 +136,26 @@ export function renderInspect(r: InspectReport, colour: boolean): string {
       norms,
       `${b.neuron} [${b.neuronLayout === 'flat' ? 'batch*tokens, ffn' : 'batch, tokens, ffn'}]`,
       String(b.fc1.outFeatures),
+      attentionText(b.attention),
+      b.attention?.heads ? `${b.attention.heads} x ${b.attention.headDim}` : 'unknown',
       b.attnSoftmax,
     ]);
   }
   return `${facts.toString()}\n${blocks.toString()}`;
+}
+
+/** The attention's linears in a few words: fused qkv or separate q/k/v, and the projection. */
+function attentionText(a: AttentionLayout | undefined): string {
+  if (!a) return 'not located';
+  const qkv = a.form === 'fused' ? `qkv ${a.qkv!.inFeatures}->${a.qkv!.outFeatures}` : `q/k/v ${a.q!.inFeatures}->${a.dim}`;
+  return `${qkv}, proj ${a.proj.inFeatures}->${a.proj.outFeatures}`;
+}
+
+/** One row per named linear layer (inspect --layers). */
+export function renderLayers(r: InspectReport, colour: boolean): string {
+  const t = table(['layer', 'kind', 'in->out', 'weight', 'bias'], colour);
+  for (const l of r.model.layout.linears) {
+    t.push([l.name, `${l.kind}${l.transB ? ' (transB)' : ''}`, `${l.inFeatures}->${l.outFeatures}`, l.weight, l.bias ?? '(none)']);
+  }
+  return t.toString();
 }

@@ -2,7 +2,6 @@
 // a bad value is a usage error (exit 1) whose message names the option and what it accepts.
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { PROVIDER_CHOICES, type ProviderChoice, type RuntimeOptions } from '../runtime/session.js';
-import type { OutputFlags } from './output.js';
 
 /** The parsed values of the shared options (fields of options a command did not add are undefined). */
 export interface CommonOptions {
@@ -112,10 +111,6 @@ export function runtimeOptionsOf(o: Pick<CommonOptions, 'provider' | 'deviceId' 
   const r: RuntimeOptions = { provider: o.provider, deviceId: o.deviceId, threads: o.threads };
   if (o.quiet) r.notice = () => {};
   return r;
-}
-
-export function outputFlagsOf(o: Pick<CommonOptions, 'json' | 'quiet'>): OutputFlags {
-  return { json: o.json, quiet: o.quiet };
 }
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [k: string]: JsonValue };

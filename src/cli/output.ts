@@ -14,10 +14,6 @@ export function info(line: string, flags: OutputFlags = {}): void {
   if (!flags.quiet) process.stderr.write(line + '\n');
 }
 
-export function warn(line: string): void {
-  process.stderr.write(`vitpath: warning: ${line}\n`);
-}
-
 /** The human summary goes to stdout, or to stderr when stdout carries the JSON report. */
 export function summary(text: string, flags: OutputFlags = {}): void {
   if (flags.json) {

@@ -35,11 +35,6 @@ function idxFor(file: string): IdxImages {
   return v;
 }
 
-/** Forget cached IDX arrays (tests, long-running processes). */
-export function clearIdxCache(): void {
-  idxCache.clear();
-}
-
 /** One item as an 8-bit image with the spec's channel count (before resize/crop). */
 export async function loadImage8(item: DataItem, channels: 1 | 3): Promise<Image8> {
   if (item.idx) {

@@ -11,10 +11,6 @@ export function registerReportSchema(command: string, results: z.ZodType): void 
   registry.set(command, results);
 }
 
-export function registeredReportCommands(): string[] {
-  return [...registry.keys()].sort();
-}
-
 /** The results schema a command registered, if any. */
 export function resultsSchemaFor(command: string): z.ZodType | undefined {
   return registry.get(command);

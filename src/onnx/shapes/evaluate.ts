@@ -4,7 +4,7 @@
 // given opset. The entry point for checking the folder against ONNX's own operator tests.
 import type { NodeProto } from '../proto.js';
 import type { HostTensor } from '../tensor.js';
-import { shapeRuleFor, shapeRuleOps, type RuleContext } from './rule.js';
+import { shapeRuleFor, type RuleContext } from './rule.js';
 import { fromHost, toHost } from './value.js';
 import './rules/index.js';
 
@@ -24,11 +24,6 @@ export const FOLDED_OPS = [
   'ReduceMax', 'ReduceMean', 'ReduceMin', 'ReduceProd', 'ReduceSum', 'Relu', 'Reshape', 'Round', 'Shape', 'Sign',
   'Size', 'Slice', 'Split', 'Sqrt', 'Squeeze', 'Sub', 'Sum', 'Tile', 'Transpose', 'Unsqueeze', 'Where', 'Xor',
 ] as const;
-
-/** Every op type with a shape rule (dims at least). */
-export function shapeInferenceOps(): string[] {
-  return shapeRuleOps();
-}
 
 /**
  * Evaluate `node` (default domain) at `opset` on concrete inputs (undefined for an omitted

@@ -47,8 +47,3 @@ export function registerShapeRule(ops: string | string[], rule: ShapeRule): void
 export function shapeRuleFor(opType: string): ShapeRule | undefined {
   return rules.get(opType);
 }
-
-/** Op types with a rule (dims, and values where the op computes on small tensors). */
-export function shapeRuleOps(): string[] {
-  return [...rules.keys()].sort();
-}

@@ -93,13 +93,6 @@ export function symAlways(x: SymInt, rel: '<=' | '>=', y: SymInt): boolean {
   return rel === '<=' ? hi !== null && hi <= 0n : lo !== null && lo >= 0n;
 }
 
-/** Whether x could equal the integer v for some B >= 1. */
-export function symMayEqual(x: SymInt, v: bigint): boolean {
-  if (!isLin(x)) return x === v;
-  const num = v - x.c;
-  return num % x.a === 0n && num / x.a >= 1n;
-}
-
 /** The value at a given batch size. */
 export function symAt(x: SymInt | Dim, batch: number): bigint {
   const [a, c] = parts(toSym(x));

@@ -32,10 +32,6 @@ export function isFloatType(t: DataType): boolean {
   return t === DataType.FLOAT || t === DataType.DOUBLE || t === DataType.FLOAT16 || t === DataType.BFLOAT16;
 }
 /** Types the evaluator computes with (strings and complex numbers are not). */
-export function isNumericType(t: DataType): boolean {
-  return isIntType(t) || isFloatType(t) || t === DataType.BOOL;
-}
-
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 

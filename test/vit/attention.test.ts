@@ -188,6 +188,8 @@ describe('attention locator on real exports (scripts/export-fixtures.py, scripts
       const p = await prepared(full);
       expectBiases(p.layout, truth);
       for (const b of p.layout.blocks) expect(b.attention!.computedShapes).toEqual([]);
+      // nn.MultiheadAttention slices q, k, v out of in_proj's output at multiples of heads*headDim.
+      if (file.startsWith('torchvision/')) expect(p.layout.blocks[0]!.attention!.headConstants.map((c) => [c.counts, c.perHead])).toContainEqual(['2*heads*headDim', 2 * (truth.dim / truth.heads)]);
       const last = truth.depth - 1;
       await expectHeadRemovable(p.loaded.proto, p.layout, last, truth.heads - 1, p.batch);
     }, 60_000);

@@ -167,9 +167,11 @@ function reshapeAxes(inAxes: Axis[], target: (number | undefined)[], allowzero: 
   return out as Axis[];
 }
 
-function describe(axis: Axis): string {
+/** The factors of an axis in words ('heads*headDim'), times `times` (Slice bounds of a later chunk). */
+function describe(axis: Axis, times = 1): string {
   const name = (a: Atom) => (a.k === 'B' ? 'batch' : a.k === 'T' ? 'tokens' : a.k === 'H' ? 'heads' : a.k === 'D' ? 'headDim' : String(a.n));
-  return axis.filter((a) => a.k === 'H' || a.n !== 1).map(name).join('*');
+  const words = axis.filter((a) => a.k === 'H' || a.n !== 1).map(name);
+  return (times === 1 ? words : [String(times), ...words]).join('*');
 }
 
 /** Find the head-count constants and the fused qkv chunk roles of one attention sub-block. */
@@ -312,9 +314,9 @@ export function traceHeadShapes(g: Graph, s: HeadShapeInput): HeadShapes {
     return undefined;
   };
 
-  const record = (axis: Axis, value: number | undefined, src: Source) => {
+  const record = (axis: Axis, value: number | undefined, src: Source, times = 1) => {
     if (!axis.some((a) => a.k === 'H')) return;
-    const counts = describe(axis);
+    const counts = describe(axis, times);
     if (src.const) {
       if (value === undefined || value <= 0) return; // 0 copies, -1 infers: nothing encoded
       const key = `${src.reader}\u0000${src.input}\u0000${src.index}`;
@@ -330,9 +332,9 @@ export function traceHeadShapes(g: Graph, s: HeadShapeInput): HeadShapes {
     }
     computed.set(`${src.reader}\u0000${src.input}\u0000${src.index}`, { reader: src.reader, input: src.input, index: src.index, counts });
   };
-  const recordAttr = (n: NodeProto, attribute: string, index: number, value: number, axis: Axis) => {
+  const recordAttr = (n: NodeProto, attribute: string, index: number, value: number, axis: Axis, times = 1) => {
     if (value <= 0) return;
-    constants.set(`${n.output[0]}\u0000${attribute}\u0000${index}`, { reader: n.output[0]!, attribute, index, value, perHead: value / s.heads, counts: describe(axis) });
+    constants.set(`${n.output[0]}\u0000${attribute}\u0000${index}`, { reader: n.output[0]!, attribute, index, value, perHead: value / s.heads, counts: describe(axis, times) });
   };
 
   /** The q/k/v split of a fused axis: chunk size, when `axis` starts with the split atom. */
@@ -450,10 +452,10 @@ export function traceHeadShapes(g: Graph, s: HeadShapeInput): HeadShapes {
           // The bounds are multiples of heads*headDim.
           for (const [k, v] of [[1, st], [2, en]] as const) {
             if (size !== undefined && v >= size) continue; // an open end stays valid
-            if (old) recordAttr(n, k === 1 ? 'starts' : 'ends', i, v, rest);
+            if (old) recordAttr(n, k === 1 ? 'starts' : 'ends', i, v, rest, v / c);
             else {
               const src = sourcesOf(n, k);
-              if (src) record(rest, v, src.sources[i]!);
+              if (src) record(rest, v, src.sources[i]!, v / c);
             }
           }
         });

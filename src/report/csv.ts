@@ -1,5 +1,6 @@
-// CSV reports: flat tables with a header row, one observation per row, RFC 4180 quoting and CRLF
-// line ends; written atomically. parseCsv reads them back (tests, --resume checks).
+// CSV reports: flat tables with a header row, one observation per row, RFC 4180 quoting and LF
+// line ends (RFC 4180 readers accept them; awk, cut and sort need them); written atomically.
+// parseCsv reads them back (tests, --resume checks).
 import { writeFileAtomic } from './atomic.js';
 
 export type CsvValue = string | number | boolean | bigint | null | undefined;
@@ -27,7 +28,7 @@ export function csvColumns(rows: readonly CsvRow[]): string[] {
   return [...seen];
 }
 
-/** A whole CSV document: header row then one row per record, CRLF after every row. */
+/** A whole CSV document: header row then one row per record, LF after every row. */
 export function toCsv(rows: readonly CsvRow[], columns: readonly string[] = csvColumns(rows)): string {
   if (columns.length === 0) throw new TypeError('a CSV table needs at least one column');
   const lines = [columns.map(csvField).join(',')];
@@ -35,7 +36,7 @@ export function toCsv(rows: readonly CsvRow[], columns: readonly string[] = csvC
     for (const k of Object.keys(r)) if (!columns.includes(k)) throw new TypeError(`CSV row has column "${k}" that is not in the header`);
     lines.push(columns.map((c) => csvField(r[c])).join(','));
   }
-  return lines.join('\r\n') + '\r\n';
+  return lines.join('\n') + '\n';
 }
 
 export function writeCsvAtomic(file: string, rows: readonly CsvRow[], columns?: readonly string[]): void {

@@ -21,14 +21,14 @@ describe('CSV (RFC 4180)', () => {
     expect(() => csvField([1] as never)).toThrow(/array/);
   });
 
-  it('writes a header row and CRLF-terminated rows in column order', () => {
+  it('writes a header row and LF-terminated rows in column order', () => {
     const text = toCsv([
       { layer: 0, neuron: 12, name: 'fc1, "x"' },
       { layer: 1, neuron: 3 },
     ]);
-    expect(text).toBe('layer,neuron,name\r\n0,12,"fc1, ""x"""\r\n1,3,\r\n');
-    expect(toCsv([{ b: 1, a: 2 }], ['a', 'b'])).toBe('a,b\r\n2,1\r\n');
-    expect(toCsv([], ['a'])).toBe('a\r\n');
+    expect(text).toBe('layer,neuron,name\n0,12,"fc1, ""x"""\n1,3,\n');
+    expect(toCsv([{ b: 1, a: 2 }], ['a', 'b'])).toBe('a,b\n2,1\n');
+    expect(toCsv([], ['a'])).toBe('a\n');
     expect(() => toCsv([{ a: 1, z: 2 }], ['a'])).toThrow(/"z"/);
   });
 
@@ -56,7 +56,7 @@ describe('CSV (RFC 4180)', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vp-csv-'));
     const f = path.join(dir, 'sub', 'table.csv');
     writeCsvAtomic(f, [{ x: 1 }]);
-    expect(fs.readFileSync(f, 'utf8')).toBe('x\r\n1\r\n');
+    expect(fs.readFileSync(f, 'utf8')).toBe('x\n1\n');
     expect(fs.readdirSync(path.dirname(f))).toEqual(['table.csv']);
     fs.rmSync(dir, { recursive: true, force: true });
   });

@@ -13,12 +13,12 @@ import { sha256Hex } from '../../src/onnx/model.js';
 
 const MODEL = path.join(ROOT, 'fixtures/models/digits-vit.onnx');
 
-function vitpath(cwd: string, ...args: string[]): CliRun {
+function vitpath(cwd: string, ...args: string[]): Promise<CliRun> {
   return runVitpath(args, { cwd });
 }
 
 let tmp = '';
-beforeAll(() => {
+beforeAll(async () => {
   // `npm test` builds first (pretest); build here only when the compiled CLI is missing.
   ensureBuilt('dist/cli/commands/demo.js');
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vitpath-demo-'));
@@ -26,9 +26,9 @@ beforeAll(() => {
 }, 120_000);
 
 describe('vitpath demo', () => {
-  it('--limit 10 --json: a valid trace-path report on the built-in model, CSVs beside it', () => {
+  it('--limit 10 --json: a valid trace-path report on the built-in model, CSVs beside it', async () => {
     const out = path.join(tmp, 'run');
-    const r = vitpath(tmp, 'demo', '--limit', '10', '--threads', '1', '--out', out, '--json', '-q');
+    const r = await vitpath(tmp, 'demo', '--limit', '10', '--threads', '1', '--out', out, '--json', '-q');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const report = envelopeSchema(traceResultsSchema, 'trace-path').parse(JSON.parse(r.stdout));
@@ -49,9 +49,9 @@ describe('vitpath demo', () => {
     expect(paths.length - 1).toBe(10 * 5 * 4); // images x methods x layers
   }, 120_000);
 
-  it('prints the summary table and where the reports are; reruns replace its own folder', () => {
+  it('prints the summary table and where the reports are; reruns replace its own folder', async () => {
     for (let i = 0; i < 2; i++) {
-      const r = vitpath(tmp, 'demo', '--limit', '2', '--threads', '1');
+      const r = await vitpath(tmp, 'demo', '--limit', '2', '--threads', '1');
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toMatch(/trace-path: 2 images, 4 layers, 20 steps/);
       expect(r.stdout).toMatch(/path \(ours\)/);
@@ -60,17 +60,17 @@ describe('vitpath demo', () => {
     expect(fs.existsSync(path.join(tmp, 'vitpath-out/demo/report.json'))).toBe(true);
   }, 120_000);
 
-  it('keeps the usual rule for a folder of the user: existing reports need --force', () => {
+  it('keeps the usual rule for a folder of the user: existing reports need --force', async () => {
     const out = path.join(tmp, 'mine');
-    expect(vitpath(tmp, 'demo', '--limit', '1', '--threads', '1', '-q', '--out', out).code).toBe(0);
-    const again = vitpath(tmp, 'demo', '--limit', '1', '--threads', '1', '-q', '--out', out);
+    expect((await vitpath(tmp, 'demo', '--limit', '1', '--threads', '1', '-q', '--out', out)).code).toBe(0);
+    const again = await vitpath(tmp, 'demo', '--limit', '1', '--threads', '1', '-q', '--out', out);
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/already exists; pass --force/);
-    expect(vitpath(tmp, 'demo', '--limit', '1', '--threads', '1', '-q', '--out', out, '--force').code).toBe(0);
+    expect((await vitpath(tmp, 'demo', '--limit', '1', '--threads', '1', '-q', '--out', out, '--force')).code).toBe(0);
   }, 120_000);
 
-  it('trace-path without a model says how to run the demo', () => {
-    const r = vitpath(tmp, 'trace-path');
+  it('trace-path without a model says how to run the demo', async () => {
+    const r = await vitpath(tmp, 'trace-path');
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('vitpath demo');
   });

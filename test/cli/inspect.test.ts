@@ -16,7 +16,7 @@ const manifest = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'manifest.json')
 const VIT_MNIST = path.resolve(ROOT, '../shared/models/vit-mnist.onnx');
 
 
-function vitpath(...args: string[]): CliRun {
+function vitpath(...args: string[]): Promise<CliRun> {
   return runVitpath(args);
 }
 
@@ -33,7 +33,7 @@ function expectOneLineError(r: CliRun, code: number, file: string): string {
 }
 
 let tmp: string;
-beforeAll(() => {
+beforeAll(async () => {
   // `npm test` builds first (pretest); build here only when the compiled CLI is missing.
   ensureBuilt();
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vitpath-inspect-'));
@@ -42,9 +42,9 @@ beforeAll(() => {
 
 describe('vitpath inspect on the fixtures', () => {
   for (const [file, truth] of Object.entries(manifest)) {
-    it(`${file}: table and --json`, () => {
+    it(`${file}: table and --json`, async () => {
       const model = path.join('fixtures/models', file);
-      const table = vitpath('inspect', model);
+      const table = await vitpath('inspect', model);
       expect(table.stderr).toBe('');
       expect(table.code).toBe(0);
       const c = truth.config;
@@ -60,7 +60,7 @@ describe('vitpath inspect on the fixtures', () => {
       row('pooling', c.head === 'cls' ? 'class token' : `mean over all ${truth.tokens} tokens; no class token`);
       for (let i = 0; i < c.depth; i++) expect(table.stdout).toMatch(new RegExp(`│ ${i}\\s+│ ${c.linear}.*│ ${truth.tensors[`block.${i}.neuron`]} \\[`));
 
-      const json = vitpath('inspect', model, '--json', '--quiet');
+      const json = await vitpath('inspect', model, '--json', '--quiet');
       expect(json.code).toBe(0);
       expect(json.stderr).toBe('');
       const report = JSON.parse(json.stdout);
@@ -71,27 +71,27 @@ describe('vitpath inspect on the fixtures', () => {
     });
   }
 
-  it('--json without --quiet keeps stdout pure JSON and puts the tables on stderr', () => {
-    const r = vitpath('inspect', 'fixtures/models/erf-ln-matmul.onnx', '--json');
+  it('--json without --quiet keeps stdout pure JSON and puts the tables on stderr', async () => {
+    const r = await vitpath('inspect', 'fixtures/models/erf-ln-matmul.onnx', '--json');
     expect(r.code).toBe(0);
     expect(() => JSON.parse(r.stdout)).not.toThrow();
     expect(r.stderr).toContain('│ blocks');
   });
 
-  it('--output picks the logits among several outputs, and names the outputs when wrong', () => {
-    const ok = vitpath('inspect', 'fixtures/models/fixed-batch1-attn.onnx', '--output', 'logits', '--json', '-q');
+  it('--output picks the logits among several outputs, and names the outputs when wrong', async () => {
+    const ok = await vitpath('inspect', 'fixtures/models/fixed-batch1-attn.onnx', '--output', 'logits', '--json', '-q');
     expect(ok.code).toBe(0);
     expect(JSON.parse(ok.stdout).model.layout).toMatchObject({ logits: 'logits', extraOutputs: ['attention'] });
-    const wrong = vitpath('inspect', 'fixtures/models/fixed-batch1-attn.onnx', '--output', 'probs');
+    const wrong = await vitpath('inspect', 'fixtures/models/fixed-batch1-attn.onnx', '--output', 'probs');
     expect(expectOneLineError(wrong, 1, 'fixed-batch1-attn.onnx')).toContain('its outputs are: attention, logits');
-    const notHead = vitpath('inspect', 'fixtures/models/fixed-batch1-attn.onnx', '--output', 'attention');
+    const notHead = await vitpath('inspect', 'fixtures/models/fixed-batch1-attn.onnx', '--output', 'attention');
     expectOneLineError(notHead, 3, 'fixed-batch1-attn.onnx');
   });
 
-  it('shows heads x head dim per block, and --layers lists the named linears with the generator\'s weights', () => {
+  it('shows heads x head dim per block, and --layers lists the named linears with the generator\'s weights', async () => {
     const file = 'decomposed-gemm-tanh.onnx';
     const { config: c, names } = manifest[file]! as GroundTruth & { names: Record<string, string> };
-    const r = vitpath('inspect', path.join('fixtures/models', file), '--layers');
+    const r = await vitpath('inspect', path.join('fixtures/models', file), '--layers');
     expect(r.code).toBe(0);
     for (let i = 0; i < c.depth; i++) expect(r.stdout).toMatch(new RegExp(`│ ${i}\\s+│ .*│ q/k/v ${c.width}->${c.width}, proj ${c.width}->${c.width}\\s+│ ${c.heads} x ${c.width / c.heads}\\s+│`));
     const rows = r.stdout.slice(r.stdout.indexOf('│ layer ')).split('\n').slice(1).filter((l) => l.startsWith('│ ')).map((l) => l.split('│').map((x) => x.trim()).filter(Boolean));
@@ -103,8 +103,8 @@ describe('vitpath inspect on the fixtures', () => {
     }
   });
 
-  it('--help teaches with examples', () => {
-    const r = vitpath('inspect', '--help');
+  it('--help teaches with examples', async () => {
+    const r = await vitpath('inspect', '--help');
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('Examples:');
     expect(r.stdout).toContain('vitpath inspect model.onnx --json');
@@ -113,8 +113,8 @@ describe('vitpath inspect on the fixtures', () => {
 });
 
 describe.skipIf(!fs.existsSync(VIT_MNIST))('vitpath inspect on vit-mnist', () => {
-  it('reports the trained model', () => {
-    const r = vitpath('inspect', VIT_MNIST);
+  it('reports the trained model', async () => {
+    const r = await vitpath('inspect', VIT_MNIST);
     expect(r.code).toBe(0);
     for (const [fact, value] of [
       ['blocks', '4'],
@@ -129,7 +129,7 @@ describe.skipIf(!fs.existsSync(VIT_MNIST))('vitpath inspect on vit-mnist', () =>
       ['opset / IR', '18 / 8'],
       ['producer', 'pytorch'],
     ]) expect(r.stdout).toMatch(new RegExp(`│ ${fact}\\s+│ ${value}`));
-    const j = JSON.parse(vitpath('inspect', VIT_MNIST, '--json', '-q').stdout);
+    const j = JSON.parse((await vitpath('inspect', VIT_MNIST, '--json', '-q')).stdout);
     expect(j.model.layout.blocks).toHaveLength(4);
     expect(j.model.layout.blocks.map((b: { activation: { kind: string } }) => b.activation.kind)).toEqual(['gelu-erf', 'gelu-erf', 'gelu-erf', 'gelu-erf']);
     // Every tensor name the layout gives exists in the model.
@@ -142,41 +142,41 @@ describe.skipIf(!fs.existsSync(VIT_MNIST))('vitpath inspect on vit-mnist', () =>
 });
 
 describe('vitpath inspect on bad input', () => {
-  it('a path that does not exist: exit 2', () => {
-    expect(expectOneLineError(vitpath('inspect', 'no/such/model.onnx'), 2, 'no/such/model.onnx')).toContain('no such file');
+  it('a path that does not exist: exit 2', async () => {
+    expect(expectOneLineError(await vitpath('inspect', 'no/such/model.onnx'), 2, 'no/such/model.onnx')).toContain('no such file');
   });
 
-  it('a file that is not ONNX: exit 2', () => {
+  it('a file that is not ONNX: exit 2', async () => {
     const png = 'fixtures/images/rgb-32x32-disc.png';
-    expectOneLineError(vitpath('inspect', png), 2, png);
+    expectOneLineError(await vitpath('inspect', png), 2, png);
     const text = path.join(tmp, 'notes.onnx');
     fs.writeFileSync(text, 'this is not a model\n'.repeat(20));
-    expectOneLineError(vitpath('inspect', text), 2, text);
+    expectOneLineError(await vitpath('inspect', text), 2, text);
   });
 
-  it('a truncated ONNX file: exit 2 wherever it is cut', () => {
+  it('a truncated ONNX file: exit 2 wherever it is cut', async () => {
     const bytes = fs.readFileSync(path.join(FIXTURES, 'erf-ln-matmul.onnx'));
     for (const frac of [0.01, 0.5, 0.99]) {
       const cut = path.join(tmp, `cut-${frac}.onnx`);
       fs.writeFileSync(cut, bytes.subarray(0, Math.floor(bytes.length * frac)));
-      expect(expectOneLineError(vitpath('inspect', cut), 2, cut)).toMatch(/truncated/);
+      expect(expectOneLineError(await vitpath('inspect', cut), 2, cut)).toMatch(/truncated/);
     }
   });
 
-  it('an ONNX model that is not a transformer: exit 3 naming what was looked for and found', () => {
+  it('an ONNX model that is not a transformer: exit 3 naming what was looked for and found', async () => {
     const b = new GraphBuilder(17);
     const w = b.initializer('w', Float32Array.from({ length: 64 * 10 }, (_, i) => (i % 7) / 70), [64, 10]);
     b.op('Softmax', [b.op('MatMul', [b.op('Relu', ['x']), w])], { axis: -1 }, 'probs');
     const m = makeModel({ graph: makeGraph('mlp', b.nodes, [tensorValueInfo('x', DataType.FLOAT, ['N', 64])], [tensorValueInfo('probs', DataType.FLOAT, ['N', 10])], b.initializers), opset: 17 });
     const file = path.join(tmp, 'mlp.onnx');
     fs.writeFileSync(file, encodeModel(m));
-    const line = expectOneLineError(vitpath('inspect', file), 3, file);
+    const line = expectOneLineError(await vitpath('inspect', file), 3, file);
     expect(line).toContain('no Vision Transformer found');
     expect(line).toContain('Looked for transformer blocks');
     expect(line).toContain('found 3 nodes, 1 linear layer(s) (64->10), 1 Softmax, 0 Conv');
   });
 
-  it('an external-data location that escapes the model folder: exit 2', () => {
+  it('an external-data location that escapes the model folder: exit 2', async () => {
     const dir = path.join(tmp, 'models');
     fs.mkdirSync(dir, { recursive: true });
     fs.copyFileSync(path.join(FIXTURES, 'gelu20-external.data'), path.join(tmp, 'stolen.data'));
@@ -191,6 +191,6 @@ describe('vitpath inspect on bad input', () => {
     expect(edited).toBeGreaterThan(0);
     const file = path.join(dir, 'escape.onnx');
     fs.writeFileSync(file, toBinary(ModelProtoSchema, proto));
-    expect(expectOneLineError(vitpath('inspect', file), 2, file)).toContain('escapes the model folder');
+    expect(expectOneLineError(await vitpath('inspect', file), 2, file)).toContain('escapes the model folder');
   });
 });

@@ -25,7 +25,7 @@ const IMAGES = ['--images', IMG_DIR, '--labels', path.join(IMG_DIR, 'labels.csv'
 const FAST = ['--steps', '4', '--threads', '1', '--provider', 'cpu'];
 
 
-function vitpath(...args: string[]): CliRun {
+function vitpath(...args: string[]): Promise<CliRun> {
   return runVitpath(args);
 }
 
@@ -45,21 +45,21 @@ function header(file: string): string {
   return fs.readFileSync(file, 'utf8').split(/\r?\n/)[0]!;
 }
 
-beforeAll(() => {
+beforeAll(async () => {
   ensureBuilt();
   return () => fs.rmSync(tmp, { recursive: true, force: true });
 }, 120_000);
 
 describe('vitpath trace-path: bad calls', () => {
-  it('no model: usage error (1) that points to the demo', () => {
-    expectError(vitpath('trace-path'), 1, /needs a model/, /vitpath demo/);
+  it('no model: usage error (1) that points to the demo', async () => {
+    expectError(await vitpath('trace-path'), 1, /needs a model/, /vitpath demo/);
   });
 
-  it('no --images: usage error (1) naming the option', () => {
-    expectError(vitpath('trace-path', MODEL), 1, /--images/);
+  it('no --images: usage error (1) naming the option', async () => {
+    expectError(await vitpath('trace-path', MODEL), 1, /--images/);
   });
 
-  it('a model that is not a ViT: unsupported (3), naming the file', () => {
+  it('a model that is not a ViT: unsupported (3), naming the file', async () => {
     const b = new GraphBuilder(17);
     const w = b.initializer('w', Float32Array.from({ length: 784 * 10 }, (_, i) => (i % 7) / 70), [784, 10]);
     b.op('MatMul', [b.op('Flatten', ['input'], { axis: 1 }), w], {}, 'logits');
@@ -69,28 +69,28 @@ describe('vitpath trace-path: bad calls', () => {
     });
     const file = path.join(tmp, 'mlp.onnx');
     saveModel(m, file);
-    expectError(vitpath('trace-path', file, ...IMAGES, ...FAST, '--out', path.join(tmp, 'mlp-out')), 3, file);
+    expectError(await vitpath('trace-path', file, ...IMAGES, ...FAST, '--out', path.join(tmp, 'mlp-out')), 3, file);
   });
 
-  it('bad labels: a label outside the classes and an unreadable label are bad input (2), naming the labels file', () => {
+  it('bad labels: a label outside the classes and an unreadable label are bad input (2), naming the labels file', async () => {
     const out = path.join(tmp, 'labels-out');
     const big = path.join(tmp, 'labels-big.csv');
     fs.writeFileSync(big, 'file,label\ngray-28x28-ring.png,42\n');
-    expectError(vitpath('trace-path', MODEL, '--images', IMG_DIR, '--labels', big, ...FAST, '--out', out), 2, big, /0\.\.9/);
+    expectError(await vitpath('trace-path', MODEL, '--images', IMG_DIR, '--labels', big, ...FAST, '--out', out), 2, big, /0\.\.9/);
     const word = path.join(tmp, 'labels-word.csv');
     fs.writeFileSync(word, 'file,label\ngray-28x28-ring.png,zero\n');
-    expectError(vitpath('trace-path', MODEL, '--images', IMG_DIR, '--labels', word, ...FAST, '--out', out), 2, word);
+    expectError(await vitpath('trace-path', MODEL, '--images', IMG_DIR, '--labels', word, ...FAST, '--out', out), 2, word);
     const missing = path.join(tmp, 'no-such-labels.csv');
-    expectError(vitpath('trace-path', MODEL, '--images', IMG_DIR, '--labels', missing, ...FAST, '--out', out), 2, missing);
+    expectError(await vitpath('trace-path', MODEL, '--images', IMG_DIR, '--labels', missing, ...FAST, '--out', out), 2, missing);
   });
 
-  it('--target outside the classes, and malformed --target/--shard/--baselines: usage error (1)', () => {
+  it('--target outside the classes, and malformed --target/--shard/--baselines: usage error (1)', async () => {
     const out = path.join(tmp, 'target-out');
-    expectError(vitpath('trace-path', MODEL, ...IMAGES, ...FAST, '--target', '10', '--out', out), 1, /--target 10/, /0\.\.9/);
-    expectError(vitpath('trace-path', MODEL, ...IMAGES, ...FAST, '--target', 'best', '--out', out), 1, /--target/);
-    expectError(vitpath('trace-path', MODEL, ...IMAGES, ...FAST, '--shard', '2/2', '--out', out), 1, /--shard/);
-    expectError(vitpath('trace-path', MODEL, ...IMAGES, ...FAST, '--baselines', 'activation,oracle', '--out', out), 1, /oracle/);
-    expectError(vitpath('trace-path', MODEL, ...IMAGES, ...FAST, '--resume'), 1, /--resume needs --out/);
+    expectError(await vitpath('trace-path', MODEL, ...IMAGES, ...FAST, '--target', '10', '--out', out), 1, /--target 10/, /0\.\.9/);
+    expectError(await vitpath('trace-path', MODEL, ...IMAGES, ...FAST, '--target', 'best', '--out', out), 1, /--target/);
+    expectError(await vitpath('trace-path', MODEL, ...IMAGES, ...FAST, '--shard', '2/2', '--out', out), 1, /--shard/);
+    expectError(await vitpath('trace-path', MODEL, ...IMAGES, ...FAST, '--baselines', 'activation,oracle', '--out', out), 1, /oracle/);
+    expectError(await vitpath('trace-path', MODEL, ...IMAGES, ...FAST, '--resume'), 1, /--resume needs --out/);
     // Nothing was written for any of these.
     expect(fs.existsSync(path.join(out, 'report.json'))).toBe(false);
   });
@@ -99,14 +99,14 @@ describe('vitpath trace-path: bad calls', () => {
 describe('vitpath trace-path: outputs', () => {
   let json: Record<string, any>;
   const out = () => path.join(tmp, 'main');
-  beforeAll(() => {
-    const r = vitpath('trace-path', MODEL, ...IMAGES, ...FAST, '--limit', '3', '--batch', '2', '--out', out(), '--json');
+  beforeAll(async () => {
+    const r = await vitpath('trace-path', MODEL, ...IMAGES, ...FAST, '--limit', '3', '--batch', '2', '--out', out(), '--json');
     if (r.code !== 0) throw new Error(`trace-path failed (${r.code}): ${r.stderr}`);
     json = JSON.parse(r.stdout); // stdout is the JSON report and nothing else
     expect(r.stderr).toMatch(/trace-path: 3 images/); // the summary moved to stderr
   }, 60_000);
 
-  it('--json prints the report alone, equal to report.json', () => {
+  it('--json prints the report alone, equal to report.json', async () => {
     expect(json.command).toBe('trace-path');
     expect(json.runtime.used).toBe('cpu');
     expect(json).toEqual(readJson(path.join(out(), 'report.json')));
@@ -114,7 +114,7 @@ describe('vitpath trace-path: outputs', () => {
     expect(json.results.summary.map((s: { method: string }) => s.method)).toEqual(['path', 'activation', 'influence', 'ig-layer', 'random']);
   });
 
-  it('writes the documented CSV files with exactly the documented headers and one row per observation', () => {
+  it('writes the documented CSV files with exactly the documented headers and one row per observation', async () => {
     expect(header(path.join(out(), 'paths.csv'))).toBe('image,method,layer,neuron,activation,score');
     expect(header(path.join(out(), 'images.csv'))).toBe(
       'image,label,pred,target,p_base,f_base,method,jas_product,jas_sum,completeness_gap,remove_ratio,enhance_ratio,remove_pred,enhance_pred',
@@ -142,18 +142,18 @@ describe('vitpath trace-path: outputs', () => {
     expect(paths.find((r) => r[1] === 'random')![5]).toBe('');
   });
 
-  it('refuses to overwrite an earlier run without --force (1), and overwrites with it', () => {
+  it('refuses to overwrite an earlier run without --force (1), and overwrites with it', async () => {
     const before = fs.readFileSync(path.join(out(), 'report.json'), 'utf8');
-    expectError(vitpath('trace-path', MODEL, ...IMAGES, ...FAST, '--limit', '1', '--out', out()), 1, /already exists/, /--force/);
+    expectError(await vitpath('trace-path', MODEL, ...IMAGES, ...FAST, '--limit', '1', '--out', out()), 1, /already exists/, /--force/);
     expect(fs.readFileSync(path.join(out(), 'report.json'), 'utf8')).toBe(before);
     const forced = path.join(tmp, 'forced');
     fs.cpSync(out(), forced, { recursive: true });
-    const r = vitpath('trace-path', MODEL, ...IMAGES, ...FAST, '--limit', '1', '--out', forced, '--force', '--quiet');
+    const r = await vitpath('trace-path', MODEL, ...IMAGES, ...FAST, '--limit', '1', '--out', forced, '--force', '--quiet');
     expect(r.code).toBe(0);
     expect(readJson(path.join(forced, 'report.json')).results.images).toHaveLength(1);
   });
 
-  it('--resume continues a run cut short from its progress log (kept lines are not recomputed)', () => {
+  it('--resume continues a run cut short from its progress log (kept lines are not recomputed)', async () => {
     const cut = path.join(tmp, 'cut');
     fs.mkdirSync(cut);
     // A run killed after two images: the header, two finished images, half a line; no reports yet.
@@ -162,7 +162,7 @@ describe('vitpath trace-path: outputs', () => {
     const kept = JSON.parse(lines[2]!);
     kept.pBase = 0.123456; // a marker: a resumed run must take this image from the log
     fs.writeFileSync(path.join(cut, 'progress.jsonl'), [lines[0], lines[1], JSON.stringify(kept)].join('\n') + '\n' + lines[3]!.slice(0, 40));
-    const r = vitpath('trace-path', MODEL, ...IMAGES, ...FAST, '--limit', '3', '--batch', '2', '--out', cut, '--resume', '--quiet');
+    const r = await vitpath('trace-path', MODEL, ...IMAGES, ...FAST, '--limit', '3', '--batch', '2', '--out', cut, '--resume', '--quiet');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const resumed = readJson(path.join(cut, 'report.json'));
@@ -179,23 +179,24 @@ describe('vitpath trace-path: outputs', () => {
     fs.renameSync(path.join(other, 'gray-16x16-noise.png'), path.join(other, 'gray-16x16-moise.png'));
     fs.writeFileSync(path.join(other, 'labels.csv'), fs.readFileSync(path.join(IMG_DIR, 'labels.csv'), 'utf8').replace('noise.png', 'moise.png'));
     expectError(
-      vitpath('trace-path', MODEL, '--images', other, '--labels', path.join(other, 'labels.csv'), ...FAST, '--limit', '3', '--batch', '2', '--out', cut, '--resume'),
+      await vitpath('trace-path', MODEL, '--images', other, '--labels', path.join(other, 'labels.csv'), ...FAST, '--limit', '3', '--batch', '2', '--out', cut, '--resume'),
       1,
       /different options or inputs/,
     );
     // Resuming with other options is refused (1) rather than mixing two runs.
-    expectError(vitpath('trace-path', MODEL, ...IMAGES, '--steps', '5', '--threads', '1', '--provider', 'cpu', '--limit', '3', '--out', cut, '--resume'), 1, /different options/);
+    expectError(await vitpath('trace-path', MODEL, ...IMAGES, '--steps', '5', '--threads', '1', '--provider', 'cpu', '--limit', '3', '--out', cut, '--resume'), 1, /different options/);
   }, 60_000);
 
-  it('--shard K/N partitions the images: disjoint shards that cover the run, same results as unsharded', () => {
+  it('--shard K/N partitions the images: disjoint shards that cover the run, same results as unsharded', async () => {
     type Img = { id: string; layers: { neuron: number }[]; methods: { method: string; path: number[] }[] };
-    const shards = [0, 1, 2].map((k) => {
+    const shards: Img[][] = [];
+    for (const k of [0, 1, 2]) {
       const o = path.join(tmp, `shard${k}`);
-      const r = vitpath('trace-path', MODEL, ...IMAGES, ...FAST, '--baselines', 'random', '--shard', `${k}/3`, '--out', o, '--quiet');
+      const r = await vitpath('trace-path', MODEL, ...IMAGES, ...FAST, '--baselines', 'random', '--shard', `${k}/3`, '--out', o, '--quiet');
       expect(r.code).toBe(0);
-      return readJson(path.join(o, 'report.json')).results.images as Img[];
-    });
-    const all = vitpath('trace-path', MODEL, ...IMAGES, ...FAST, '--baselines', 'random', '--out', path.join(tmp, 'unsharded'), '--json', '--quiet');
+      shards.push(readJson(path.join(o, 'report.json')).results.images as Img[]);
+    }
+    const all = await vitpath('trace-path', MODEL, ...IMAGES, ...FAST, '--baselines', 'random', '--out', path.join(tmp, 'unsharded'), '--json', '--quiet');
     const full = JSON.parse(all.stdout).results.images as Img[];
     expect(full).toHaveLength(8);
     shards.forEach((s, k) => expect(s.map((i) => i.id)).toEqual(full.filter((_, i) => i % 3 === k).map((i) => i.id)));
@@ -211,17 +212,17 @@ describe('vitpath trace-path: outputs', () => {
     expect(new Set(full.map((im) => im.methods[1]!.path.join(','))).size).toBeGreaterThan(4);
   }, 60_000);
 
-  it('--target label on images without labels is bad input (2)', () => {
-    expectError(vitpath('trace-path', MODEL, '--images', IMG_DIR, ...FAST, '--target', 'label', '--out', path.join(tmp, 'nolabels')), 2, /--target label/, /--labels/);
+  it('--target label on images without labels is bad input (2)', async () => {
+    expectError(await vitpath('trace-path', MODEL, '--images', IMG_DIR, ...FAST, '--target', 'label', '--out', path.join(tmp, 'nolabels')), 2, /--target label/, /--labels/);
   });
 });
 
 describe('vitpath trace-path on every fixture model (each export style)', () => {
   const manifest = readJson(path.join(ROOT, 'fixtures/models/manifest.json')) as Record<string, { config: { depth: number; ffn: number; head: string } }>;
   for (const [file, { config }] of Object.entries(manifest)) {
-    it(file, () => {
+    it(file, async () => {
       const o = path.join(tmp, `fx-${file}`);
-      const r = vitpath('trace-path', `fixtures/models/${file}`, ...IMAGES, ...FAST, '--limit', '2', '--baselines', 'activation,random', '--out', o, '--json', '--quiet');
+      const r = await vitpath('trace-path', `fixtures/models/${file}`, ...IMAGES, ...FAST, '--limit', '2', '--baselines', 'activation,random', '--out', o, '--json', '--quiet');
       if (r.code !== 0) throw new Error(`${file}: exit ${r.code}: ${r.stderr}`);
       const res = JSON.parse(r.stdout).results;
       expect(res.settings.token).toBe(config.head === 'mean' ? 'mean' : 'cls');
@@ -243,9 +244,9 @@ describe('vitpath trace-path on every fixture model (each export style)', () => 
 describe.skipIf(!fs.existsSync(path.join(ROOT, 'fixtures/models/digits-vit.onnx')) || !fs.existsSync(path.join(ROOT, 'fixtures/digits')))(
   'vitpath trace-path on the project-trained digits model',
   () => {
-    it('runs on its class-folder digits (labels from the folders), one neuron per block', () => {
+    it('runs on its class-folder digits (labels from the folders), one neuron per block', async () => {
       const o = path.join(tmp, 'digits');
-      const r = vitpath('trace-path', 'fixtures/models/digits-vit.onnx', '--images', 'fixtures/digits', ...FAST, '--shard', '0/10', '--out', o, '--json', '--quiet');
+      const r = await vitpath('trace-path', 'fixtures/models/digits-vit.onnx', '--images', 'fixtures/digits', ...FAST, '--shard', '0/10', '--out', o, '--json', '--quiet');
       if (r.code !== 0) throw new Error(`digits-vit: exit ${r.code}: ${r.stderr}`);
       const res = JSON.parse(r.stdout).results;
       expect(res.images.length).toBeGreaterThan(0);

@@ -13,7 +13,7 @@ const VIT_MNIST = path.resolve(ROOT, '../shared/models/vit-mnist.onnx');
 const MNIST = path.resolve(ROOT, '../shared/data/mnist');
 
 
-function vitpath(...args: string[]): CliRun {
+function vitpath(...args: string[]): Promise<CliRun> {
   return runVitpath(args);
 }
 
@@ -23,7 +23,7 @@ function withoutTimings(report: Record<string, unknown>): unknown {
 }
 
 let tmp: string;
-beforeAll(() => {
+beforeAll(async () => {
   ensureBuilt();
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vitpath-probe-layers-'));
   return () => fs.rmSync(tmp, { recursive: true, force: true });
@@ -32,9 +32,9 @@ beforeAll(() => {
 const FIXTURE_ARGS = ['--images', 'fixtures/images', '--labels', 'fixtures/images/labels.csv', '--folds', '2', '--steps', '2', '--threads', '1', '--provider', 'cpu'];
 
 describe('vitpath probe-layers on a fixture', () => {
-  it('writes report.json, layers.csv and layers.svg; --json prints the same report', () => {
+  it('writes report.json, layers.csv and layers.svg; --json prints the same report', async () => {
     const out = path.join(tmp, 'fixture');
-    const r = vitpath('probe-layers', 'fixtures/models/erf-ln-matmul.onnx', ...FIXTURE_ARGS, '--out', out, '--json');
+    const r = await vitpath('probe-layers', 'fixtures/models/erf-ln-matmul.onnx', ...FIXTURE_ARGS, '--out', out, '--json');
     expect(r.stderr).not.toMatch(/error/);
     expect(r.code).toBe(0);
     const report = JSON.parse(r.stdout);
@@ -65,27 +65,27 @@ describe('vitpath probe-layers on a fixture', () => {
     expect(r.stderr).toMatch(/│ block\s+│ lens acc/);
   });
 
-  it('refuses to overwrite without --force, and reruns to the same report with it', () => {
+  it('refuses to overwrite without --force, and reruns to the same report with it', async () => {
     const out = path.join(tmp, 'rerun');
     const args = ['probe-layers', 'fixtures/models/mean-pool.onnx', ...FIXTURE_ARGS, '--no-attribution', '--out', out, '--quiet'];
-    const first = vitpath(...args);
+    const first = await vitpath(...args);
     expect(first.code).toBe(0);
     expect(first.stderr).toBe('');
     expect(first.stdout).toMatch(/token mean/);
     const a = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8'));
     expect(a.results.lensInput).toBe('tokens');
     expect(a.results.layers[0].neurons.igMass).toBeNull();
-    const again = vitpath(...args);
+    const again = await vitpath(...args);
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/already exists; pass --force/);
-    const forced = vitpath(...args, '--force');
+    const forced = await vitpath(...args, '--force');
     expect(forced.code).toBe(0);
     const b = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8'));
     expect(withoutTimings(b)).toEqual(withoutTimings(a));
   });
 
-  it('images without labels are exit 2 with one line naming the folder and the fix', () => {
-    const r = vitpath('probe-layers', 'fixtures/models/erf-ln-matmul.onnx', '--images', 'fixtures/images', '--out', path.join(tmp, 'nolabels'), '--quiet');
+  it('images without labels are exit 2 with one line naming the folder and the fix', async () => {
+    const r = await vitpath('probe-layers', 'fixtures/models/erf-ln-matmul.onnx', '--images', 'fixtures/images', '--out', path.join(tmp, 'nolabels'), '--quiet');
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     const lines = r.stderr.trimEnd().split('\n');
@@ -94,16 +94,16 @@ describe('vitpath probe-layers on a fixture', () => {
     expect(fs.existsSync(path.join(tmp, 'nolabels'))).toBe(false); // no folder for a run that never started
   });
 
-  it('--token cls on a mean-pooled model is a usage error (exit 1) before anything is written', () => {
+  it('--token cls on a mean-pooled model is a usage error (exit 1) before anything is written', async () => {
     const out = path.join(tmp, 'badtoken');
-    const r = vitpath('probe-layers', 'fixtures/models/mean-pool.onnx', ...FIXTURE_ARGS, '--token', 'cls', '--out', out);
+    const r = await vitpath('probe-layers', 'fixtures/models/mean-pool.onnx', ...FIXTURE_ARGS, '--token', 'cls', '--out', out);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/no class token.*'mean'/);
     expect(fs.existsSync(out)).toBe(false);
   });
 
-  it('--schema prints the JSON Schema of the report', () => {
-    const r = vitpath('probe-layers', '--schema', 'x.onnx');
+  it('--schema prints the JSON Schema of the report', async () => {
+    const r = await vitpath('probe-layers', '--schema', 'x.onnx');
     expect(r.code).toBe(0);
     const s = JSON.parse(r.stdout);
     expect(s.title).toMatch(/probe-layers/);
@@ -112,9 +112,9 @@ describe('vitpath probe-layers on a fixture', () => {
 });
 
 describe.skipIf(!fs.existsSync(VIT_MNIST) || !fs.existsSync(MNIST))('vitpath probe-layers on vit-mnist', () => {
-  it('100 MNIST test images: accurate model, lens = output at the last block, readable class at depth', () => {
+  it('100 MNIST test images: accurate model, lens = output at the last block, readable class at depth', async () => {
     const out = path.join(tmp, 'mnist');
-    const r = vitpath('probe-layers', VIT_MNIST, '--images', MNIST, '--limit', '100', '--folds', '4', '--steps', '4', '--threads', '1', '--provider', 'cpu', '--out', out, '--json', '--quiet');
+    const r = await vitpath('probe-layers', VIT_MNIST, '--images', MNIST, '--limit', '100', '--folds', '4', '--steps', '4', '--threads', '1', '--provider', 'cpu', '--out', out, '--json', '--quiet');
     expect(r.code).toBe(0);
     const res = JSON.parse(r.stdout).results;
     expect(res.images.count).toBe(100);

@@ -8,12 +8,18 @@ export const ExitCode = {
   RUNTIME: 4,
   /** A check the user asked for failed (e.g. eval --min-accuracy, --max-drop); the reports are written. */
   CHECK_FAILED: 5,
+  /** Interrupted by SIGINT (Ctrl-C): 128 + 2. */
+  INTERRUPTED: 130,
+  /** Stopped by SIGTERM: 128 + 15. */
+  TERMINATED: 143,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
 /** An error the CLI reports as one line and turns into an exit code. */
 export class VitpathError extends Error {
   readonly exitCode: ExitCodeValue;
+  /** Lines printed after the message (e.g. how to continue the run). */
+  readonly notes: string[] = [];
   constructor(exitCode: ExitCodeValue, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'VitpathError';

@@ -81,10 +81,24 @@ export const layoutSchema = z
   })
   .describe('The transformer parts vitpath located in the model (tensor and node names, sizes).');
 
+const sha256Schema = z.string().regex(/^[0-9a-f]{64}$/);
+
 export const modelInfoSchema = z.object({
   path: z.string().describe('The model file as given on the command line.'),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/).describe('SHA-256 of the model file (hex).'),
+  sha256: sha256Schema.describe('SHA-256 of the model file (hex).'),
+  sizeBytes: nonNegInt.optional().describe('Size of the model file in bytes (external data not included).'),
   layout: layoutSchema.nullable().describe('null when the command does not locate the layout.'),
+});
+
+/** A model file a command wrote (prune, quantize): recorded beside the input model. */
+export const outputModelSchema = z.object({
+  path: z.string().describe('Where the model was written, as given or relative to the working folder.'),
+  sha256: sha256Schema.describe('SHA-256 of the written model file (hex).'),
+  sizeBytes: nonNegInt.describe('Size of the model file in bytes.'),
+  externalData: z
+    .array(z.object({ path: z.string(), sha256: sha256Schema, sizeBytes: nonNegInt }))
+    .optional()
+    .describe('External-data files written beside it, if any.'),
 });
 
 export const runtimeInfoSchema = z.object({
@@ -112,6 +126,7 @@ export function envelopeSchema<R extends z.ZodType = z.ZodType<unknown>>(results
     command: command ? z.literal(command) : z.string(),
     options: z.record(z.string(), z.json()).describe('The options used, after defaults.'),
     model: modelInfoSchema,
+    outputModel: outputModelSchema.optional().describe('The model the command wrote (prune, quantize); absent for commands that write none.'),
     runtime: runtimeInfoSchema.nullable().describe('null for commands that never run the model.'),
     timings: timingsSchema,
     results: (results ?? z.unknown()) as R,
@@ -119,6 +134,7 @@ export function envelopeSchema<R extends z.ZodType = z.ZodType<unknown>>(results
 }
 
 export type ModelInfo = z.infer<typeof modelInfoSchema>;
+export type OutputModelInfo = z.infer<typeof outputModelSchema>;
 export type RuntimeInfo = z.infer<typeof runtimeInfoSchema>;
 export type Timings = z.infer<typeof timingsSchema>;
 export interface Envelope<R = unknown> {
@@ -127,6 +143,7 @@ export interface Envelope<R = unknown> {
   command: string;
   options: Record<string, z.infer<ReturnType<typeof z.json>>>;
   model: ModelInfo;
+  outputModel?: OutputModelInfo;
   runtime: RuntimeInfo | null;
   timings: Timings;
   results: R;
@@ -192,6 +209,8 @@ export interface EnvelopeInput<R> {
   command: string;
   options: Record<string, unknown>;
   model: ModelInfo;
+  /** The model the command wrote, if any (prune, quantize). */
+  outputModel?: OutputModelInfo;
   runtime: RuntimeInfo | null;
   timings: Timings;
   results: R;
@@ -213,6 +232,7 @@ export function makeEnvelope<R>(input: EnvelopeInput<R>, resultsSchema?: z.ZodTy
     command: input.command,
     options,
     model: input.model,
+    ...(input.outputModel ? { outputModel: input.outputModel } : {}),
     runtime: input.runtime,
     timings: input.timings,
     results: input.results,

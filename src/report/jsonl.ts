@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { badInput } from '../errors.js';
+import { fileWriteError } from './atomic.js';
 
 export interface JsonlContents<T> {
   records: T[];
@@ -90,7 +91,11 @@ export class JsonlLog<T = unknown> {
     if (this.fd === null) throw new Error(`${this.file}: the progress log is closed`);
     const line = JSON.stringify(record);
     if (line === undefined || line.includes('\n')) throw new TypeError('a JSON-lines record must serialize to one line');
-    fs.writeSync(this.fd, line + '\n');
+    try {
+      fs.writeSync(this.fd, line + '\n');
+    } catch (e) {
+      throw fileWriteError(this.file, e, { option: '--out' });
+    }
   }
 
   close(): void {

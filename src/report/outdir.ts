@@ -1,12 +1,15 @@
 // The output folder of a command: ./vitpath-out/<command>-<timestamp> unless --out is given;
 // existing report files are never overwritten without --force, and every file is written to a
-// temporary sibling and renamed, so no half-written report ever exists.
+// temporary sibling and renamed, so no half-written report ever exists. A folder that cannot be
+// created or written is bad input (exit 2) naming it.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { usageError, VitpathError, ExitCode } from '../errors.js';
-import { writeFileAtomic } from './atomic.js';
-import { writeCsvAtomic, type CsvRow } from './csv.js';
+import { badInput, usageError, VitpathError, ExitCode } from '../errors.js';
+import { fileWriteError, writeFileAtomic } from './atomic.js';
+import { toCsv, type CsvRow } from './csv.js';
 import { JsonlLog } from './jsonl.js';
+
+const AT_OUT = { option: '--out' } as const;
 
 export const DEFAULT_OUT_ROOT = 'vitpath-out';
 
@@ -48,6 +51,8 @@ export class OutDir {
     readonly dir: string,
     /** Existing report files may be overwritten (--force or --resume). */
     readonly force: boolean,
+    /** The outermost folder this run created for `dir` (undefined: `dir` existed already). */
+    readonly created?: string,
   ) {}
 
   /** Absolute path of a file in the folder; names must stay inside it. */
@@ -71,7 +76,7 @@ export class OutDir {
   private write(name: string, data: string | Uint8Array): string {
     this.claim(name);
     const p = this.path(name);
-    writeFileAtomic(p, data);
+    writeFileAtomic(p, data, AT_OUT);
     this.written.add(p);
     return p;
   }
@@ -89,11 +94,25 @@ export class OutDir {
   }
 
   writeCsv(name: string, rows: readonly CsvRow[], columns?: readonly string[]): string {
-    this.claim(name);
-    const p = this.path(name);
-    writeCsvAtomic(p, rows, columns);
-    this.written.add(p);
-    return p;
+    return this.write(name, toCsv(rows, columns));
+  }
+
+  /**
+   * Delete report files of an earlier run (allowed with --force/--resume only) and files this run
+   * wrote, e.g. report.json before a new set of reports is written so that it never stands beside
+   * files of another run. Missing files are fine.
+   */
+  remove(...names: string[]): void {
+    for (const name of names) {
+      const p = this.path(name);
+      if (!this.force && !this.written.has(p)) continue;
+      try {
+        fs.rmSync(p, { force: true });
+      } catch (e) {
+        throw fileWriteError(p, e, AT_OUT);
+      }
+      this.written.delete(p);
+    }
   }
 
   /**
@@ -104,7 +123,12 @@ export class OutDir {
     if (!opts.resume) this.claim(name);
     const p = this.path(name);
     this.written.add(p);
-    return JsonlLog.open<T>(p, { resume: Boolean(opts.resume), validate: opts.validate });
+    try {
+      return JsonlLog.open<T>(p, { resume: Boolean(opts.resume), validate: opts.validate });
+    } catch (e) {
+      if (e instanceof VitpathError) throw e;
+      throw fileWriteError(p, e, AT_OUT);
+    }
   }
 
   /** Files this run wrote, relative to the folder, sorted. */
@@ -121,13 +145,14 @@ export function prepareOutDir(opts: OutDirOptions, reportFiles: readonly string[
   const cwd = opts.cwd ?? process.cwd();
   if (opts.resume && opts.out === undefined) throw usageError('--resume needs --out <folder of the run to resume>.');
   const dir = opts.out !== undefined ? path.resolve(cwd, opts.out) : defaultOutDir(opts.command, opts.now ?? new Date(), cwd);
-  if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) throw usageError(`--out ${dir} is a file, not a folder; choose a folder name.`);
+  if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) throw badInput(`--out ${dir} is a file, not a folder; choose a folder name.`);
+  let created: string | undefined;
   try {
-    fs.mkdirSync(dir, { recursive: true });
+    created = fs.mkdirSync(dir, { recursive: true });
   } catch (e) {
-    throw usageError(`cannot create the output folder ${dir} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); choose another --out folder.`);
+    throw fileWriteError(dir, e, { what: 'the output folder', option: '--out' });
   }
-  const out = new OutDir(dir, Boolean(opts.force) || Boolean(opts.resume));
+  const out = new OutDir(dir, Boolean(opts.force) || Boolean(opts.resume), created);
   out.claim(...reportFiles);
   return out;
 }

@@ -11,16 +11,17 @@ beforeEach(() => {
 });
 afterEach(() => fs.rmSync(cwd, { recursive: true, force: true }));
 
-function usage(f: () => unknown): VitpathError {
+function failsWith(code: number, f: () => unknown): VitpathError {
   try {
     f();
   } catch (e) {
     expect(e).toBeInstanceOf(VitpathError);
-    expect((e as VitpathError).exitCode).toBe(1);
+    expect((e as VitpathError).exitCode).toBe(code);
     return e as VitpathError;
   }
-  throw new Error('expected a usage error');
+  throw new Error(`expected exit code ${code}`);
 }
+const usage = (f: () => unknown) => failsWith(1, f);
 
 describe('output folder', () => {
   const now = new Date(2026, 10, 27, 9, 5, 7);
@@ -41,7 +42,7 @@ describe('output folder', () => {
     o.writeCsv('layers.csv', [{ layer: 0, acc: 0.5 }]);
     o.writeText('notes/readme.txt', 'hi');
     expect(JSON.parse(fs.readFileSync(path.join(cwd, 'res', 'report.json'), 'utf8'))).toEqual({ a: 1 });
-    expect(fs.readFileSync(path.join(cwd, 'res', 'layers.csv'), 'utf8')).toBe('layer,acc\r\n0,0.5\r\n');
+    expect(fs.readFileSync(path.join(cwd, 'res', 'layers.csv'), 'utf8')).toBe('layer,acc\n0,0.5\n');
     expect(o.files).toEqual(['layers.csv', 'notes/readme.txt', 'report.json']);
     expect(fs.readdirSync(path.join(cwd, 'res')).filter((n) => n.endsWith('.tmp'))).toEqual([]);
     // the same run may rewrite its own file (e.g. a checkpointed summary)
@@ -82,9 +83,12 @@ describe('output folder', () => {
     r.writeJson('report.json', { resumed: true });
   });
 
-  it('rejects an --out that is a file and names that escape the folder', () => {
+  it('rejects an --out that is a file or lies under a file (exit 2), and names that escape the folder', () => {
     fs.writeFileSync(path.join(cwd, 'afile'), '');
-    expect(usage(() => prepareOutDir({ command: 'x', out: 'afile', cwd })).message).toMatch(/is a file, not a folder/);
+    expect(failsWith(2, () => prepareOutDir({ command: 'x', out: 'afile', cwd })).message).toMatch(/is a file, not a folder/);
+    const under = failsWith(2, () => prepareOutDir({ command: 'x', out: 'afile/sub', cwd }));
+    expect(under.message).toContain(path.join(cwd, 'afile/sub'));
+    expect(under.message).toMatch(/ENOTDIR|ENOENT/);
     const o = prepareOutDir({ command: 'x', out: 'd', cwd });
     usage(() => o.writeText('../escape.txt', 'no'));
     expect(fs.existsSync(path.join(cwd, 'escape.txt'))).toBe(false);

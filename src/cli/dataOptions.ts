@@ -7,6 +7,7 @@ import { parseFloats, parseSize, type PreprocessOverrides } from '../data/prepro
 
 export interface DataFlags {
   images?: string;
+  skipBadImages?: boolean;
   labels?: string;
   resize?: string;
   crop?: string;
@@ -31,6 +32,12 @@ export function addDataOptions(cmd: Command, opts: { imagesRequired?: boolean } 
   cmd.addOption(new Option('--normalize <preset>', 'imagenet (0.485,0.456,0.406 / 0.229,0.224,0.225), inception (0.5 / 0.5) or none (0..1)').choices(['imagenet', 'inception', 'none']));
   cmd.option('--mean <values>', 'per-channel mean after scaling to 0..1, e.g. 0.5,0.5,0.5 (overrides the preset)');
   cmd.option('--std <values>', 'per-channel std, e.g. 0.5,0.5,0.5 (overrides the preset)');
+  return cmd;
+}
+
+/** --skip-bad-images: for commands that can leave out images they cannot read (the default stops, naming the file). */
+export function addSkipBadImagesOption(cmd: Command): Command {
+  cmd.option('--skip-bad-images', 'leave out images that cannot be read or decoded: each is named on stderr, listed in the report and counted (default: stop at the first, naming it, exit 2)', false);
   return cmd;
 }
 

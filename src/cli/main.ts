@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { VitpathError, ExitCode } from '../errors.js';
 import { TOOL_VERSION } from '../version.js';
 import { registerCommands } from './commands/index.js';
+import { finalExitCode, guardStdio } from './stdio.js';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -16,9 +17,11 @@ export function buildProgram(): Command {
   program.addHelpText(
     'after',
     `
-Exit codes: 0 success, 1 usage error, 2 bad input (model, images, labels),
-            3 unsupported model or operator, 4 runtime failure,
-            5 a check the user asked for failed (eval --min-accuracy, --max-drop).
+Exit codes: 0 success, 1 usage error, 2 bad input (model, images, labels, an --out that
+            cannot be written or is in use), 3 unsupported model or operator, 4 runtime
+            failure (also: stdout cannot be written), 5 a check you asked for failed (eval
+            --min-accuracy, --max-drop), 130/143 interrupted by Ctrl-C/SIGTERM (trace-path:
+            continue with --resume).
 Start with:  vitpath demo            (trace-path on the built-in digits model)
              vitpath inspect model.onnx`,
   );
@@ -37,11 +40,13 @@ export async function main(argv: string[]): Promise<number> {
 
 export function handleError(e: unknown): number {
   if (e instanceof CommanderError) {
-    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return ExitCode.OK;
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return ExitCode.OK;
+    if (e.code === 'commander.help') return e.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE; // help shown for a missing command
     return ExitCode.USAGE; // commander already printed the message
   }
   if (e instanceof VitpathError) {
     process.stderr.write(`vitpath: error: ${e.message}\n`);
+    for (const note of e.notes) process.stderr.write(note + '\n');
     if (process.env.VITPATH_DEBUG && e.cause) process.stderr.write(String((e.cause as Error).stack ?? e.cause) + '\n');
     return e.exitCode;
   }
@@ -57,19 +62,17 @@ export function handleError(e: unknown): number {
  * node_modules/.bin, a symlink, `node bin/vitpath.js`), so it never guesses from process.argv[1].
  */
 export function runCli(argv: string[] = process.argv): void {
-  // `vitpath ... | head` closes the pipe early: that is the reader's choice, not an error.
-  for (const stream of [process.stdout, process.stderr]) {
-    stream.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-      throw e;
-    });
-  }
+  // A reader that closes stdout or stderr early never stops the run; stdout that cannot be
+  // written (e.g. > /dev/full) is exit 4 with one line (src/cli/stdio.ts).
+  guardStdio(() => {
+    process.exitCode = finalExitCode(Number(process.exitCode ?? 0));
+  });
   main(argv).then(
     (code) => {
-      process.exitCode = code;
+      process.exitCode = finalExitCode(code);
     },
     (e) => {
-      process.exitCode = handleError(e);
+      process.exitCode = finalExitCode(handleError(e));
     },
   );
 }

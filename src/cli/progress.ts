@@ -13,7 +13,7 @@ export interface ProgressOptions {
   unit?: string;
   quiet?: boolean;
   /** Defaults to process.stderr. */
-  stream?: NodeJS.WritableStream & { isTTY?: boolean };
+  stream?: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
   env?: NodeJS.ProcessEnv;
   /** Clock in milliseconds (tests). */
   now?: () => number;
@@ -23,11 +23,16 @@ export interface ProgressOptions {
   mode?: ProgressMode;
 }
 
-/** Which kind of progress output fits: spinner only on an interactive stderr outside CI without NO_COLOR. */
-export function progressMode(o: { quiet?: boolean; isTTY?: boolean; env?: NodeJS.ProcessEnv }): ProgressMode {
+/**
+ * Which kind of progress output fits: spinner only on an interactive stderr outside CI without
+ * NO_COLOR, whose width is known and positive (a terminal reporting 0 columns would make the
+ * spinner redraw without end).
+ */
+export function progressMode(o: { quiet?: boolean; isTTY?: boolean; columns?: number; env?: NodeJS.ProcessEnv }): ProgressMode {
   if (o.quiet) return 'silent';
   const env = o.env ?? process.env;
   if (!o.isTTY || isSet(env.CI) || env.NO_COLOR !== undefined || env.TERM === 'dumb') return 'plain';
+  if (o.columns !== undefined && !(o.columns > 0)) return 'plain';
   return 'spinner';
 }
 
@@ -75,7 +80,7 @@ export function formatProgress(label: string, s: ProgressStats, unit = 'items'):
 
 export class Progress {
   readonly mode: ProgressMode;
-  private readonly stream: NodeJS.WritableStream & { isTTY?: boolean };
+  private readonly stream: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
   private readonly now: () => number;
   private readonly start: number;
   private readonly plainEveryMs: number;
@@ -89,7 +94,7 @@ export class Progress {
     this.now = opts.now ?? (() => performance.now());
     this.start = this.now();
     this.plainEveryMs = opts.plainEveryMs ?? 10_000;
-    this.mode = opts.mode ?? progressMode({ quiet: opts.quiet, isTTY: Boolean(this.stream.isTTY), env: opts.env });
+    this.mode = opts.mode ?? progressMode({ quiet: opts.quiet, isTTY: Boolean(this.stream.isTTY), columns: this.stream.isTTY ? (this.stream.columns ?? 0) : undefined, env: opts.env });
     if (this.mode === 'spinner') {
       this.spinner = ora({ text: this.text(), stream: this.stream as NodeJS.WriteStream, isEnabled: true, discardStdin: false }).start();
     } else if (this.mode === 'plain') {
@@ -114,6 +119,11 @@ export class Progress {
   update(done: number): void {
     if (this.finished) return;
     this.done = Math.max(0, done);
+    if (this.spinner && !((this.stream.columns ?? 0) > 0)) {
+      // the terminal now reports no width (resized to nothing, detached): stop drawing
+      this.spinner.stop();
+      this.spinner = null;
+    }
     if (this.spinner) this.spinner.text = this.text();
     else if (this.mode === 'plain') {
       const t = this.now();

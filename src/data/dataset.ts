@@ -1,6 +1,7 @@
 // Turning discovered items into model input: decode (concurrency-limited), preprocess, and pack
 // batches of N images as one float32 NCHW tensor.
 import * as os from 'node:os';
+import { ExitCode, VitpathError } from '../errors.js';
 import { convertChannels, decodeImage } from './decode.js';
 import { idxImages, readIdx } from './idx.js';
 import { type PreprocessSpec, preprocessImage } from './preprocess.js';
@@ -81,6 +82,39 @@ export async function loadBatch(items: readonly DataItem[], spec: PreprocessSpec
     preprocessImage(img, spec, out, i * per);
   });
   return out;
+}
+
+/** An image that could not be read or decoded, and why (the bad-input message naming it). */
+export interface Unreadable {
+  item: DataItem;
+  reason: string;
+}
+
+/**
+ * loadBatch for --skip-bad-images: an item that cannot be read or decoded (bad input, exit 2) is
+ * left out instead of failing the batch. `data` holds the kept items in order ([kept.length, C, H, W]);
+ * `kept` are their positions in `items`.
+ */
+export async function loadBatchSkipping(items: readonly DataItem[], spec: PreprocessSpec, opts: LoadOptions = {}): Promise<{ data: Float32Array; kept: number[]; skipped: Unreadable[] }> {
+  const per = spec.channels * spec.height * spec.width;
+  const all = new Float32Array(items.length * per);
+  const reasons = await mapLimit(items, opts.concurrency ?? defaultConcurrency(), async (item, i) => {
+    try {
+      const img = await loadImage8(item, spec.channels);
+      preprocessImage(img, spec, all, i * per);
+      return null;
+    } catch (e) {
+      if (e instanceof VitpathError && e.exitCode === ExitCode.BAD_INPUT) return e.message;
+      throw e;
+    }
+  });
+  const kept: number[] = [];
+  const skipped: Unreadable[] = [];
+  reasons.forEach((r, i) => (r === null ? kept.push(i) : skipped.push({ item: items[i]!, reason: r })));
+  if (skipped.length === 0) return { data: all, kept, skipped };
+  const data = new Float32Array(kept.length * per);
+  kept.forEach((i, k) => data.set(all.subarray(i * per, (i + 1) * per), k * per));
+  return { data, kept, skipped };
 }
 
 /** Batches of `batchSize` items in order; the last one may be smaller. */

@@ -76,8 +76,9 @@ export const WEBGPU_HINT =
 
 // ONNX Runtime's own log lines (warnings about stored shapes, errors of a failed node printed before
 // the exception) would reach the user's terminal raw; vitpath reports failures once, in its own words,
-// from the exception. Only fatal messages stay (the default logger and every session's).
-ort.env.logLevel = 'fatal';
+// from the exception. Only fatal messages stay (the default logger and every session's);
+// VITPATH_DEBUG=1 lets warnings through (see ortLogSeverity).
+ort.env.logLevel = ortLogSeverity() === 4 ? 'fatal' : 'warning';
 
 export const FALLBACK_NOTICE = 'vitpath: CUDA execution provider not available, running on CPU (see README "Enabling CUDA").';
 
@@ -147,12 +148,18 @@ export class ModelSession implements SessionLike {
 
 /** Session options shared by the in-thread and worker hosts (plain data, so it can cross threads). */
 export function baseOptions(opts: RuntimeOptions): ort.InferenceSession.SessionOptions {
-  const o: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'all', logSeverityLevel: 4 };
+  const o: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'all', logSeverityLevel: ortLogSeverity() };
   if (opts.threads && opts.threads > 0) {
     o.intraOpNumThreads = opts.threads;
     o.interOpNumThreads = 1;
   }
   return o;
+}
+
+/** ONNX Runtime log severity for sessions: 4 (fatal only) unless VITPATH_DEBUG asks for 2 (warnings). */
+export function ortLogSeverity(env: NodeJS.ProcessEnv = process.env): 0 | 1 | 2 | 3 | 4 {
+  const debug = env.VITPATH_DEBUG;
+  return debug !== undefined && debug !== '' && debug !== '0' ? 2 : 4;
 }
 
 let fallbackNoticed = false;

@@ -143,17 +143,17 @@ export class CommandRun {
   }
 
   /**
-   * Write the report files: an earlier report.json goes first, then `others` writes the other files,
-   * then report.json is written last. If any write fails, the files written here are removed again
+   * Write the report files: an earlier report.json goes first, then `others` writes the other files
+   * (it may be async, as chart rendering is), then report.json is written last. If any write fails, the files written here are removed again
    * (the progress log stays, so the run can be resumed) and the error (exit 2, naming the file)
    * goes on. Returns the paths written.
    */
-  writeReports(report: unknown, others: (out: OutDir) => void): string[] {
+  async writeReports(report: unknown, others: (out: OutDir) => unknown): Promise<string[]> {
     const out = this.out;
     const before = new Set(out.files);
     out.remove(REPORT_JSON);
     try {
-      others(out);
+      await others(out);
       out.writeJson(REPORT_JSON, report);
     } catch (e) {
       for (const f of out.files) {

@@ -24,17 +24,18 @@ import type { HeadChoice, ViTLayout } from '../vit/types.js';
 import { createSession, type ModelSession, type RuntimeOptions, type Feed } from '../runtime/session.js';
 import { fixedBatchOf, runBatched } from '../runtime/batching.js';
 import { discoverImages, checkLabelRange, describeSource, type DataSource } from '../data/sources.js';
-import { iterateBatches } from '../data/dataset.js';
+import { iterateBatches, loadBatchSkipping } from '../data/dataset.js';
 import { inferPreprocess, describePreprocess, type PreprocessOverrides } from '../data/preprocess.js';
 import { NeuronGradientEngine } from '../analysis/gradientEngine.js';
 import { crossValidateProbe } from '../analysis/linearProbe.js';
 import { blockInfluence, klDivergenceFromLogits } from '../analysis/stats.js';
 import { scoreLogits } from '../analysis/classify.js';
 import { renderSvg, writeChart, type ChartSpec } from '../report/charts.js';
-import { makeEnvelope, runtimeInfo, Stopwatch, type Envelope, type ModelInfo } from '../report/envelope.js';
+import { runtimeInfo, type Envelope, type ModelInfo } from '../report/envelope.js';
 import { registerReportSchema } from '../report/schema.js';
 import type { CsvRow } from '../report/csv.js';
-import { prepareOutDir, type OutDir } from '../report/outdir.js';
+import type { OutDir } from '../report/outdir.js';
+import { CommandRun, runCommand, type RunHooks } from './commandRun.js';
 import { badInput, usageError } from '../errors.js';
 
 export const COMMAND = 'probe-layers';
@@ -85,7 +86,15 @@ export const layerResultSchema = z.object({
   }),
 });
 export const probeLayersResultsSchema = z.object({
-  images: z.object({ count: z.int().nonnegative(), source: z.record(z.string(), z.unknown()), preprocess: z.record(z.string(), z.unknown()) }),
+  images: z.object({
+    count: z.int().nonnegative(),
+    source: z.record(z.string(), z.unknown()),
+    preprocess: z.record(z.string(), z.unknown()),
+    skipped: z
+      .array(z.object({ id: z.string(), reason: z.string() }))
+      .optional()
+      .describe('With --skip-bad-images: the images that could not be read or decoded, and why (absent without the flag).'),
+  }),
   token: z.union([z.literal('cls'), z.literal('mean'), z.int()]),
   lensInput: z.enum(['tokens', 'row']).describe("'tokens': the tail reads the whole residual stream as the model's head does; 'row': the chosen row broadcast to every token."),
   classes: z.int().positive(),
@@ -133,6 +142,8 @@ export interface AnalyseOptions {
    */
   igEngines?: 'auto' | 'per-layer' | 'shared';
   onProgress?: (e: ProgressEvent) => void;
+  /** `count` is an upper bound: batches may deliver fewer images (they report the others as skipped). */
+  countIsMaximum?: boolean;
 }
 
 export interface ProbeLayersOptions extends AnalyseOptions {
@@ -148,6 +159,8 @@ export interface ProbeLayersOptions extends AnalyseOptions {
   reportOptions?: Record<string, unknown>;
   /** Called once the model, images, labels and options are checked, before any inference. */
   beforeRun?: () => void;
+  /** --skip-bad-images: leave out images that cannot be read, list them in the report (default: stop, naming the file). */
+  skipBadImages?: boolean;
 }
 
 /** A batch of preprocessed images with labels. */
@@ -156,6 +169,8 @@ export interface ImageBatch {
   /** [b, C, H, W] */
   dims: readonly number[];
   labels: Int32Array;
+  /** Images of the input left out while this batch was read (--skip-bad-images); they count as done for progress. */
+  skipped?: number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -498,27 +513,31 @@ export async function analyseLayers(loaded: LoadedModel, layout: ViTLayout, batc
 
   const s = await timed('build', () => openSessions(loaded, layout, token, lensInput, opts));
   const acc = new Accumulator(layout, count);
+  let skipped = 0;
   try {
     opts.onProgress?.({ phase: 'images', done: 0, total: count });
     for await (const bt of batches) {
-      if (acc.n + bt.dims[0]! > count) throw usageError(`analyseLayers: got more than the ${count} images announced`);
-      await processBatch(s, layout, acc, bt, tok, lensInput, { batch, igSteps }, timed);
-      opts.onProgress?.({ phase: 'images', done: acc.n, total: count });
+      if (acc.n + bt.dims[0]! + skipped + (bt.skipped ?? 0) > count) throw usageError(`analyseLayers: got more than the ${count} images announced`);
+      skipped += bt.skipped ?? 0;
+      if (bt.dims[0]! > 0) await processBatch(s, layout, acc, bt, tok, lensInput, { batch, igSteps }, timed);
+      opts.onProgress?.({ phase: 'images', done: acc.n + skipped, total: count });
     }
   } finally {
     await Promise.all([s.main.release(), s.tail.release(), s.gated.release(), ...s.engines.map((e) => e.release())]);
   }
-  if (acc.n !== count) throw usageError(`analyseLayers: ${count} images announced but ${acc.n} delivered`);
+  if (opts.countIsMaximum ? acc.n + skipped !== count : acc.n !== count) throw usageError(`analyseLayers: ${count} images announced but ${acc.n} delivered`);
+  if (acc.n < folds) throw badInput(`only ${acc.n} of the ${count} images could be read, too few for ${folds} probe folds; fix the unreadable images or use fewer --folds`);
 
   const n = acc.n;
+  const labelsOf = acc.labels.subarray(0, n);
   const { L, K, D, F } = acc;
   const layers: LayerResult[] = [];
   const base = { accuracy: acc.abl[0]!.correct / n, meanTrueProb: acc.abl[0]!.prob / n };
   await timed('probes', async () => {
     opts.onProgress?.({ phase: 'probes', done: 0, total: L });
     for (let l = 0; l < L; l++) {
-      const probe = probeFeatures(acc.features[l]!, acc.labels, n, D, K, { folds, seed, l2 });
-      const neuronProbe = probeFeatures(acc.neurons[l]!, acc.labels, n, F, K, { folds, seed, l2 });
+      const probe = probeFeatures(acc.features[l]!.subarray(0, n * D), labelsOf, n, D, K, { folds, seed, l2 });
+      const neuronProbe = probeFeatures(acc.neurons[l]!.subarray(0, n * F), labelsOf, n, F, K, { folds, seed, l2 });
       const abl = (col: number) => {
         const a = acc.abl[col + 1]!;
         const accuracy = a.correct / n;
@@ -553,7 +572,7 @@ export async function analyseLayers(loaded: LoadedModel, layout: ViTLayout, batc
     token,
     lensInput,
     classes: K,
-    chance: { uniform: 1 / K, majority: majorityChance(acc.labels, K) },
+    chance: { uniform: 1 / K, majority: majorityChance(labelsOf, K) },
     model: { accuracy: acc.modelCorrect / n, meanTrueProb: acc.modelProb / n },
     ablationBaseline: base,
     probeSettings: { folds, l2, seed, standardized: true },
@@ -654,33 +673,58 @@ export function labelledSource(opts: Pick<ProbeLayersOptions, 'images' | 'labels
   return src;
 }
 
-/** Run probe-layers on a model file and an image source; returns the validated report. */
-export async function probeLayers(modelPath: string, opts: ProbeLayersOptions): Promise<ProbeLayersReport> {
-  const clock = new Stopwatch();
+/**
+ * Run probe-layers on a model file and an image source; returns the validated report. `run` carries
+ * the clock, notices and progress (a fresh one when called on its own, as the benchmarks do).
+ */
+export async function probeLayers(modelPath: string, opts: ProbeLayersOptions, run: CommandRun = new CommandRun(COMMAND)): Promise<ProbeLayersReport> {
+  const clock = run.clock;
   const stored = await clock.time('load', () => loadModel(modelPath));
-  const { loaded: prepped } = await clock.time('prepare', () => prepareLoaded(stored, { label: modelPath, notice: opts.runtime?.notice }));
+  const { loaded: prepped } = await clock.time('prepare', () => prepareLoaded(stored, { label: modelPath, notice: (l) => run.notice(l) }));
   const { loaded, layout } = await clock.time('locate', () => prepareVitModel(prepped, { output: opts.output, head: opts.head }));
   const note = precisionNote(layout);
-  if (note) opts.runtime?.notice?.(note);
+  if (note) run.notice(note);
   const src = labelledSource(opts, layout.facts.numClasses);
   const spec = inferPreprocess(layout.inputDims, opts.preprocess);
   const batch = opts.batch ?? DEFAULTS.batch;
   const count = src.items.length;
-  checkOptions(layout, count, opts);
+  const { folds } = checkOptions(layout, count, opts);
   opts.beforeRun?.();
+  const skipped: { id: string; reason: string }[] = [];
   async function* batches(): AsyncGenerator<ImageBatch> {
-    for await (const b of iterateBatches(src.items, spec, batch)) yield { data: b.data, dims: b.dims, labels: b.labels };
+    if (!opts.skipBadImages) {
+      for await (const b of iterateBatches(src.items, spec, batch)) yield { data: b.data, dims: b.dims, labels: b.labels };
+      return;
+    }
+    for (let start = 0; start < count; start += batch) {
+      const items = src.items.slice(start, start + batch);
+      const got = await loadBatchSkipping(items, spec);
+      for (const bad of got.skipped) {
+        skipped.push({ id: bad.item.id, reason: bad.reason });
+        run.notice(`vitpath: skipping an unreadable image: ${bad.reason}`);
+      }
+      const kept = got.kept.map((k) => items[k]!);
+      yield { data: got.data, dims: [kept.length, spec.channels, spec.height, spec.width], labels: Int32Array.from(kept, (it) => it.label ?? -1), skipped: got.skipped.length };
+    }
   }
-  const a = await analyseLayers(loaded, layout, batches(), count, opts);
+  const a = await analyseLayers(loaded, layout, batches(), count, {
+    ...opts,
+    countIsMaximum: opts.skipBadImages,
+    onProgress: (e) => {
+      if (e.phase === 'images') run.progress(e.done, e.total);
+      else if (e.done === 0) run.notice(`${COMMAND}: fitting ${e.total} x 2 linear probes (${folds}-fold)`);
+      opts.onProgress?.(e);
+    },
+  });
   for (const [k, v] of Object.entries(a.phases)) clock.add(k, v);
+  if (skipped.length) run.notice(`${COMMAND}: skipped ${skipped.length} unreadable image${skipped.length === 1 ? '' : 's'} of ${count} (listed in report.json under results.images.skipped).`);
   const results: ProbeLayersResults = {
     ...a.results,
-    images: { count, source: describeSource(src), preprocess: describePreprocess(spec) },
+    images: { count: count - skipped.length, source: describeSource(src), preprocess: describePreprocess(spec), ...(opts.skipBadImages ? { skipped } : {}) },
   };
   const rt = opts.runtime ?? {};
-  return makeEnvelope(
+  return run.envelope(
     {
-      command: COMMAND,
       options: opts.reportOptions ?? {
         images: opts.images,
         labels: opts.labels,
@@ -694,35 +738,44 @@ export async function probeLayers(modelPath: string, opts: ProbeLayersOptions): 
       },
       model: { path: modelPath, sha256: loaded.sha256, layout: layout as unknown as ModelInfo['layout'] },
       runtime: runtimeInfo({ provider: a.provider }, { provider: rt.provider, deviceId: rt.deviceId, threads: rt.threads }, 'thread'),
-      timings: clock.finish(a.inference),
+      inference: a.inference,
       results,
     },
     probeLayersResultsSchema,
   );
 }
 
-/** Write report.json, layers.csv and layers.svg (+ its spec layers.vl.json) into `out`; returns the paths written. */
+/** Write layers.csv and layers.svg (+ its spec layers.vl.json) into `out` (report.json is written after them, by the run); returns the paths. */
 export async function writeProbeLayersFiles(report: ProbeLayersReport, out: OutDir): Promise<string[]> {
   return [
     out.writeCsv(FILES.csv, layersCsvRows(report.results), CSV_COLUMNS),
     ...(await writeChart(out, 'layers', layersChartSpec(report.results, `probe-layers: ${path.basename(report.model.path)}, ${report.results.images.count} images`))),
-    out.writeJson(FILES.report, report),
   ];
 }
 
 /**
- * The whole command: check the inputs, claim the output folder (fails before any inference when a
- * report file exists and force is off, and creates no folder for bad input), run, write the files.
+ * The whole command: check the inputs, claim the output folder before any inference (refused when
+ * a report file exists without --force, when another run holds it or it cannot be written; no
+ * folder is created for bad input), run, write the files with report.json last.
  */
-export async function runProbeLayers(modelPath: string, opts: ProbeLayersOptions & { out?: string; force?: boolean }): Promise<{ report: ProbeLayersReport; outDir: OutDir }> {
-  let outDir: OutDir | undefined;
-  const report = await probeLayers(modelPath, {
-    ...opts,
-    beforeRun: () => {
-      opts.beforeRun?.();
-      outDir = prepareOutDir({ command: COMMAND, out: opts.out, force: opts.force }, Object.values(FILES));
-    },
+export async function runProbeLayers(
+  modelPath: string,
+  opts: ProbeLayersOptions & { out?: string; force?: boolean },
+  hooks: RunHooks = {},
+): Promise<{ report: ProbeLayersReport; outDir: OutDir }> {
+  return runCommand(COMMAND, hooks, async (run) => {
+    const report = await probeLayers(
+      modelPath,
+      {
+        ...opts,
+        beforeRun: () => {
+          opts.beforeRun?.();
+          run.claim({ out: opts.out, force: opts.force, files: Object.values(FILES) });
+        },
+      },
+      run,
+    );
+    await run.writeReports(report, (out) => writeProbeLayersFiles(report, out));
+    return { report, outDir: run.out };
   });
-  await writeProbeLayersFiles(report, outDir!);
-  return { report, outDir: outDir! };
 }

@@ -7,9 +7,10 @@ import { prepareVitModel, precisionNote } from './vitModel.js';
 import { prepareLoaded } from './prepareModel.js';
 import { discoverImages, checkLabelRange, describeSource, type DataItem } from '../data/sources.js';
 import { inferPreprocess, describePreprocess, type PreprocessOverrides } from '../data/preprocess.js';
-import { loadBatch } from '../data/dataset.js';
-import { makeEnvelope, runtimeInfo, Stopwatch, type Envelope } from '../report/envelope.js';
-import { prepareOutDir, type OutDir } from '../report/outdir.js';
+import { loadBatch, loadBatchSkipping } from '../data/dataset.js';
+import { runtimeInfo, type Envelope } from '../report/envelope.js';
+import type { OutDir } from '../report/outdir.js';
+import { runCommand, type CommandRun, type RunHooks } from './commandRun.js';
 import type { CsvRow } from '../report/csv.js';
 import { badInput, usageError } from '../errors.js';
 import { BASELINES, type BaselineName } from '../analysis/baselines.js';
@@ -91,13 +92,15 @@ export interface TracePathOptions {
   maxSamples?: number;
   /** Distilled models (DeiT): trace the average of both heads (default) or one head. */
   head?: HeadChoice;
+  /** --skip-bad-images: leave out images that cannot be read, list them in the report (default: stop, naming the file). */
+  skipBadImages?: boolean;
 }
 
-export interface TraceHooks {
-  notice?: (line: string) => void;
-  /** Called after each chunk with images done (including resumed ones) and the total. */
-  progress?: (done: number, total: number) => void;
-}
+/** Candidates recorded per layer: at least this many (--top-k below it is a usage error). */
+export const MIN_TOP_K = 5;
+
+/** Progress is called after each chunk with images done (resumed and skipped ones included) and the total. */
+export type TraceHooks = RunHooks;
 
 export interface TracePathOutcome {
   report: Envelope<TraceResults>;
@@ -161,19 +164,24 @@ interface RunHeader {
 }
 type ProgressLine = RunHeader | ({ kind: 'image' } & ImageResult);
 
-export async function tracePath(o: TracePathOptions, hooks: TraceHooks = {}): Promise<TracePathOutcome> {
-  const clock = new Stopwatch();
+export async function tracePath(o: TracePathOptions, hooks: RunHooks = {}): Promise<TracePathOutcome> {
+  return runCommand('trace-path', hooks, (run) => traceRun(run, o));
+}
+
+async function traceRun(run: CommandRun, o: TracePathOptions): Promise<TracePathOutcome> {
+  const clock = run.clock;
   const stored = await clock.time('load', () => loadModel(o.model));
-  const { loaded: prepped } = await clock.time('prepare', () => prepareLoaded(stored, { label: o.model, notice: hooks.notice }));
+  const { loaded: prepped } = await clock.time('prepare', () => prepareLoaded(stored, { label: o.model, notice: (l) => run.notice(l) }));
   const { loaded, layout } = await clock.time('locate', () => prepareVitModel(prepped, { output: o.output, head: o.head }));
   const note = precisionNote(layout);
-  if (note) hooks.notice?.(note);
+  if (note) run.notice(note);
   const facts = layout.facts;
   const layers = checkLayers(layout, o.layers);
   const token = o.token ?? defaultToken(layout);
   resolveToken(layout, token);
   if (o.steps !== 'auto' && (!Number.isInteger(o.steps) || o.steps < 1)) throw usageError(`--steps must be a positive integer or auto (got ${o.steps})`);
   if (o.maxError !== undefined && o.steps !== 'auto') throw usageError('--max-error goes with --steps auto');
+  if (!Number.isInteger(o.topK) || o.topK < MIN_TOP_K) throw usageError(`--top-k must be an integer >= ${MIN_TOP_K} (got ${o.topK})`);
   if (typeof o.target === 'number' && (o.target < 0 || o.target >= facts.numClasses)) {
     throw usageError(`--target ${o.target} is outside the model's classes 0..${facts.numClasses - 1}`);
   }
@@ -190,11 +198,17 @@ export async function tracePath(o: TracePathOptions, hooks: TraceHooks = {}): Pr
     const missing = items.find((it) => it.label === undefined);
     if (missing) throw badInput(`${o.images}: image ${missing.id} has no label but --target label needs one; pass --labels file.csv, use class subfolders, or use --target pred.`);
   }
+  const labelledCount = items.filter((it) => it.label !== undefined).length;
+  if (labelledCount > 0 && labelledCount < items.length) {
+    run.notice(
+      `trace-path: ${labelledCount} of ${items.length} images have labels; accuracy figures are over those ${labelledCount} labelled images${o.target === 'auto' ? ', and the other images are explained for their predicted class' : ''}.`,
+    );
+  }
   const spec = inferPreprocess(layout.inputDims, o.preprocess);
 
   const plotCount = Math.min(o.plotImages ?? 0, items.length);
   const charts = chartNames(plotCount).flatMap(chartFiles);
-  const out = prepareOutDir({ command: 'trace-path', out: o.out, force: o.force, resume: o.resume }, [...REPORT_FILES, ...charts, ...(o.resume ? [] : [PROGRESS_FILE])]);
+  const out = run.claim({ out: o.out, force: o.force, resume: o.resume, files: [...REPORT_FILES, ...charts], log: PROGRESS_FILE });
   const recorded: TraceResults['settings'] = {
     layers,
     token,
@@ -219,15 +233,15 @@ export async function tracePath(o: TracePathOptions, hooks: TraceHooks = {}): Pr
     ...(o.steps === 'auto' ? { steps: 'auto', maxError: o.maxError ?? null } : {}),
     preprocess: describePreprocess(spec),
   };
-  const log = out.openLog<ProgressLine>(PROGRESS_FILE, { resume: o.resume });
+  const log = run.openLog<ProgressLine>({ resume: o.resume });
   const done = new Map<string, ImageResult>();
   if (o.resume) {
     const header = log.previous.find((l): l is RunHeader => l.kind === 'run');
     if (header && JSON.stringify(header.fingerprint) !== JSON.stringify(fingerprint)) {
-      log.close();
       throw usageError(`${out.path(PROGRESS_FILE)} was written by a run with different options or inputs; rerun with the same options, or start a new --out folder.`);
     }
     for (const l of log.previous) if (l.kind === 'image') done.set(l.id, l);
+    run.resumed(done.size, items.length);
   }
   if (!o.resume || !log.previous.some((l) => l.kind === 'run')) log.append({ kind: 'run', fingerprint });
 
@@ -240,14 +254,23 @@ export async function tracePath(o: TracePathOptions, hooks: TraceHooks = {}): Pr
       deviceId: o.deviceId,
       threads: o.threads,
       cacheDir: o.cacheDir,
-      notice: hooks.notice,
+      notice: (l) => run.notice(l),
       maxSamples: o.maxSamples,
     }),
   );
   if (o.steps === 'auto') {
     // Calibrate on the first images of the selection (the same on a resumed run).
-    const first = items.slice(0, Math.min(AUTO_IMAGES, items.length));
-    const input = await clock.time('images', () => loadBatch(first as DataItem[], spec));
+    // With --skip-bad-images, unreadable ones among them are left out here and skipped (with their notice) in the loop.
+    let first = items.slice(0, Math.min(AUTO_IMAGES, items.length));
+    let input: Float32Array;
+    if (o.skipBadImages) {
+      const got = await clock.time('images', () => loadBatchSkipping(first as DataItem[], spec));
+      first = got.kept.map((k) => first[k]!);
+      input = got.data;
+      if (first.length === 0) throw badInput(`${o.images}: none of the first ${Math.min(AUTO_IMAGES, items.length)} images could be read to calibrate --steps auto; check the files or pass --steps N.`);
+    } else {
+      input = await clock.time('images', () => loadBatch(first as DataItem[], spec));
+    }
     const choice = await clock.time('calibrate', async () => {
       const { ctxs } = await buildContexts(oracle, { input, ids: first.map((f) => f.id), labels: first.map((f) => f.label ?? null) }, o.target, o.objective);
       return chooseRule(oracle, ctxs, o.maxError);
@@ -255,41 +278,56 @@ export async function tracePath(o: TracePathOptions, hooks: TraceHooks = {}): Pr
     recorded.steps = choice.steps;
     recorded.rule = choice.rule;
     recorded.autoSteps = choice;
-    hooks.notice?.(
+    run.notice(
       `--steps auto: ${choice.rule} rule with ${choice.steps} steps (completeness error ${choice.error.toPrecision(3)} on ${choice.images} images; target ${choice.maxError.toPrecision(3)}${o.maxError === undefined ? ', the error of left with 20 steps' : ''})` +
         (choice.reached ? '' : '; no rule reached the target, using the most accurate one tried'),
     );
   }
   const settings: TraceSettings = { steps: recorded.steps, rule: recorded.rule, search, jas: recorded.jas, objective: o.objective, target: o.target, baselines: o.baselines, topK: o.topK, seed: o.seed };
   const todo = items.map((it, index) => ({ it, index })).filter(({ it }) => !done.has(it.id));
+  const skipped: { id: string; reason: string }[] = [];
   const tRun = performance.now();
   let traced = 0;
   // Per-phase time of the trace loop (search, each search baseline, ig-layer, ...), as trace.<phase>.
   const tracePhases: Record<string, number> = {};
   try {
-    hooks.progress?.(done.size, items.length);
+    run.progress(done.size, items.length);
     for (let s = 0; s < todo.length; s += o.batch) {
-      const part = todo.slice(s, s + o.batch);
-      const input = await clock.time('images', () => loadBatch(part.map((p) => p.it as DataItem), spec));
-      const results = await clock.time('trace', () =>
-        traceChunk(oracle, { input, ids: part.map((p) => p.it.id), labels: part.map((p) => p.it.label ?? null), indices: part.map((p) => p.index) }, settings, tracePhases),
-      );
-      for (const r of results) {
-        log.append({ kind: 'image', ...r });
-        done.set(r.id, r);
+      let part = todo.slice(s, s + o.batch);
+      let input: Float32Array;
+      if (o.skipBadImages) {
+        const got = await clock.time('images', () => loadBatchSkipping(part.map((p) => p.it as DataItem), spec));
+        for (const bad of got.skipped) {
+          skipped.push({ id: bad.item.id, reason: bad.reason });
+          run.notice(`vitpath: skipping an unreadable image: ${bad.reason}`);
+        }
+        part = got.kept.map((k) => part[k]!);
+        input = got.data;
+      } else {
+        input = await clock.time('images', () => loadBatch(part.map((p) => p.it as DataItem), spec));
       }
-      traced += results.length;
-      hooks.progress?.(done.size, items.length);
+      if (part.length > 0) {
+        const results = await clock.time('trace', () =>
+          traceChunk(oracle, { input, ids: part.map((p) => p.it.id), labels: part.map((p) => p.it.label ?? null), indices: part.map((p) => p.index) }, settings, tracePhases),
+        );
+        for (const r of results) {
+          log.append({ kind: 'image', ...r });
+          done.set(r.id, r);
+        }
+        traced += results.length;
+      }
+      run.progress(done.size + skipped.length, items.length);
     }
   } finally {
-    log.close();
+    await oracle.release();
   }
   const runMs = performance.now() - tRun;
   for (const [k, v] of Object.entries(tracePhases)) clock.add(`trace.${k}`, v);
   const stats = oracle.stats;
-  await oracle.release();
+  if (skipped.length) run.notice(`trace-path: skipped ${skipped.length} unreadable image${skipped.length === 1 ? '' : 's'} of ${items.length} (listed in report.json under results.skipped).`);
+  if (done.size === 0) throw badInput(`none of the ${items.length} images of ${o.images} could be read; check the files (the notices above name each one).`);
 
-  const results = items.map((it) => done.get(it.id)!);
+  const results = items.filter((it) => done.has(it.id)).map((it) => done.get(it.id)!);
   const methods: MethodName[] = ['path', ...o.baselines];
   const summary = summarizeMethods(results, methods);
   const cls = classSummary(results, facts.numClasses, layers.length, facts.ffnWidth);
@@ -299,6 +337,7 @@ export async function tracePath(o: TracePathOptions, hooks: TraceHooks = {}): Pr
     preprocess: describePreprocess(spec) as Record<string, never>,
     settings: recorded,
     images: results,
+    ...(o.skipBadImages ? { skipped } : {}),
     summary,
     accuracy: labelledAccuracy(results.map((r) => r.pred), results.map((r) => r.label)),
     classes: {
@@ -310,18 +349,17 @@ export async function tracePath(o: TracePathOptions, hooks: TraceHooks = {}): Pr
     },
     imagesPerSecond: traced > 0 ? traced / (runMs / 1000) : 0,
   };
-  const report = makeEnvelope(
+  const report = run.envelope(
     {
-      command: 'trace-path',
       options: { ...o, model: undefined, images: undefined, preprocess: o.preprocess },
       model: { path: o.model, sha256: loaded.sha256, layout: layout as never },
       runtime: runtimeInfo({ provider: oracle.provider }, { provider: o.provider, deviceId: o.deviceId, threads: o.threads }, 'thread'),
-      timings: clock.finish(stats),
+      inference: stats,
       results: traceResults,
     },
     traceResultsSchema,
   );
-  await writeReports(out, report, layers, facts.ffnWidth, plotCount);
+  await run.writeReports(report, (dir) => writeReportFiles(dir, report, layers, facts.ffnWidth, plotCount));
   return { report, outDir: out, layout };
 }
 
@@ -330,7 +368,8 @@ export function chartNames(plotImages: number): string[] {
   return ['classes', 'similarity', 'ratios', ...Array.from({ length: plotImages }, (_, i) => `path-${i}`)];
 }
 
-async function writeReports(out: OutDir, report: Envelope<TraceResults>, layers: number[], ffn: number, plotImages: number): Promise<void> {
+/** Every report file but report.json (the command run writes that last). */
+async function writeReportFiles(out: OutDir, report: Envelope<TraceResults>, layers: number[], ffn: number, plotImages: number): Promise<void> {
   const r = report.results;
   const pathRows: CsvRow[] = [];
   const imageRows: CsvRow[] = [];
@@ -386,5 +425,4 @@ async function writeReports(out: OutDir, report: Envelope<TraceResults>, layers:
   for (let i = 0; i < Math.min(plotImages, n); i++) {
     await writeChart(out, `path-${i}`, pathDiagramSpec(r.images[i]!, layers, `trace-path: the path of image ${i}`, methods.filter((m) => m !== 'path' && m !== 'random')));
   }
-  out.writeJson('report.json', report);
 }

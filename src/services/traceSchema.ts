@@ -57,8 +57,8 @@ export const methodSummarySchema = z.object({
   medianEnhanceRatio: num,
   removeTop1Changed: num,
   enhanceTop1Changed: num,
-  removeAccuracyDeviation: num.nullable(),
-  enhanceAccuracyDeviation: num.nullable(),
+  removeAccuracyDeviation: num.nullable().describe('Top-1 accuracy with the path removed minus the clean accuracy, over the labelled images; null without labels.'),
+  enhanceAccuracyDeviation: num.nullable().describe('Top-1 accuracy with the path enhanced minus the clean accuracy, over the labelled images; null without labels.'),
   meanGradSamples: num.describe('Mean gradient-graph samples per image spent finding the paths.'),
   meanForwardSamples: num.describe('Mean forward-only samples per image spent finding the paths.'),
 });
@@ -103,8 +103,12 @@ export const traceResultsSchema = z.object({
     head: z.enum(['avg', 'cls', 'dist']).optional().describe('Distilled models: the logits F is taken from (average of both heads, or one head).'),
   }),
   images: z.array(imageResultSchema),
+  skipped: z
+    .array(z.object({ id: z.string(), reason: z.string() }))
+    .optional()
+    .describe('With --skip-bad-images: the images that could not be read or decoded, and why (absent without the flag).'),
   summary: z.array(methodSummarySchema),
-  accuracy: num.nullable().describe('Top-1 accuracy of the clean model on the labelled images.'),
+  accuracy: num.nullable().describe('Top-1 accuracy of the clean model over the images with a label (images[].label not null); null when none has one.'),
   classes: z.object({
     preferred: z.array(z.array(int).nullable()).describe('Per target class, the most frequent path neuron per layer (null: no image).'),
     images: z.array(int),

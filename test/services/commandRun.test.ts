@@ -99,7 +99,7 @@ describe('CommandRun', () => {
     const order: string[] = [];
     await runCommand('t', {}, async (run) => {
       run.claim({ out, files: FILES });
-      run.writeReports({ n: 1 }, (o) => {
+      await run.writeReports({ n: 1 }, (o) => {
         o.writeCsv('a.csv', [{ x: 1 }]);
         order.push(...fs.readdirSync(out).filter((f) => !f.startsWith('.')));
       });
@@ -110,7 +110,7 @@ describe('CommandRun', () => {
     const e = await rejection(
       runCommand('t', {}, async (run) => {
         run.claim({ out, force: true, files: FILES });
-        run.writeReports({ n: 2 }, (o) => {
+        await run.writeReports({ n: 2 }, (o) => {
           expect(fs.existsSync(path.join(out, 'report.json'))).toBe(false);
           o.writeCsv('a.csv', [{ x: 2 }]);
           throw new VitpathError(ExitCode.BAD_INPUT, 'disk full');

@@ -80,7 +80,7 @@ export function registerDemo(program: Command): void {
       threads: common.threads,
       preprocess: {},
     };
-    await runTracePathCli(opts, { json: flags.json, quiet: flags.quiet }, 'demo');
+    await runTracePathCli(opts, { json: flags.json, quiet: flags.quiet }, { title: 'demo', resumable: false });
     info('Next: vitpath trace-path your-vit.onnx --images your-images/   (vitpath trace-path --help)', { quiet: flags.quiet || flags.json });
   });
 }

@@ -3,13 +3,11 @@
 // report.json, layers.csv and layers.svg and prints a summary table.
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import Table from 'cli-table3';
-import * as path from 'node:path';
 import { addCommonOptions, addSchemaOption, commonOptionsOf, intArg, runtimeOptionsOf } from '../options.js';
-import { addDataOptions, preprocessOverridesOf, type DataFlags } from '../dataOptions.js';
-import { createProgress, type Progress } from '../progress.js';
-import { interactive, printJson, summary } from '../output.js';
+import { addDataOptions, addSkipBadImagesOption, preprocessOverridesOf, type DataFlags } from '../dataOptions.js';
+import { runReportCommand } from '../runReport.js';
 import type { HeadChoice } from '../../vit/types.js';
-import { COMMAND, DEFAULTS, FILES, runProbeLayers, type ProbeLayersReport } from '../../services/probeLayers.js';
+import { COMMAND, DEFAULTS, runProbeLayers, type ProbeLayersReport } from '../../services/probeLayers.js';
 import { reportJsonSchemaText } from '../../report/schema.js';
 import type { TokenChoice } from '../../vit/tokens.js';
 import { usageError } from '../../errors.js';
@@ -44,8 +42,13 @@ Examples:
   vitpath probe-layers vit.onnx --images val/ --limit 1000
   vitpath probe-layers vit.onnx --images imgs/ --labels labels.csv --no-attribution --json | jq '.results.layers[].probe.accuracy'
 
+Unreadable images stop the run naming the file (exit 2); --skip-bad-images leaves them out instead,
+names each on stderr and lists them in report.json (results.images.skipped).
+
 Exit codes: 0 ok, 1 usage (or a report file exists without --force), 2 bad model/images or
-            images without labels, 3 unsupported model, 4 runtime failure.`;
+            images without labels, an --out that cannot be written or is in use by another
+            run, 3 unsupported model, 4 runtime failure, 130/143 interrupted (Ctrl-C/SIGTERM:
+            probe-layers keeps no partial results; rerun it).`;
 
 interface ProbeFlags extends DataFlags {
   output?: string;
@@ -78,7 +81,7 @@ export function registerProbeLayers(program: Command): void {
   const cmd = program
     .command(COMMAND)
     .description('Per-layer picture of a ViT over labelled images: logit lens, linear probes, redundancy, branch ablation, neuron statistics.')
-    .argument('<model>', 'the ViT as .onnx')
+    .argument('[model]', 'the ViT as .onnx (not needed with --schema)')
     .option('--output <name>', 'graph output holding the logits (default: the [batch, classes] output)')
     .addOption(new Option('--folds <k>', 'cross-validation folds of the linear probes').argParser(intArg('--folds', 2, 1000)).default(DEFAULTS.folds))
     .option('--token <t>', 'row to read: cls, mean (the average of the rows a mean-pooled head reads; the patch rows otherwise) or a token index (default follows the head)')
@@ -89,25 +92,19 @@ export function registerProbeLayers(program: Command): void {
     .addOption(new Option('--dead-threshold <x>', 'a neuron is dead when |activation| <= x on every image').argParser(nonNegFloat('--dead-threshold')).default(DEFAULTS.deadThreshold))
     .option('--cache-dir <dir>', 'keep generated gradient graphs here and reuse them across runs');
   addDataOptions(cmd);
+  addSkipBadImagesOption(cmd);
   addCommonOptions(cmd, { batch: DEFAULTS.batch, seed: DEFAULTS.seed });
   addSchemaOption(cmd);
   cmd.addHelpText('after', HELP_AFTER);
-  cmd.action(async (model: string, flags: ProbeFlags, c: Command) => {
+  cmd.action(async (model: string | undefined, flags: ProbeFlags, c: Command) => {
     const common = commonOptionsOf(c.opts());
     if (common.schema) {
       process.stdout.write(reportJsonSchemaText(COMMAND));
       return;
     }
+    if (!model) throw usageError('probe-layers needs a model: `vitpath probe-layers model.onnx --images DIR` (see --help).');
     if (!flags.images) throw usageError('probe-layers needs --images (a folder, list, image or IDX file) with labels.');
     const token = parseToken(flags.token);
-    let progress: Progress | undefined;
-    const seen = new Set<string>(); // each session reports its own CPU fallback: say it once
-    const notice = (l: string) => {
-      if (common.quiet || seen.has(l)) return;
-      seen.add(l);
-      if (progress) progress.log(l);
-      else process.stderr.write(l + '\n');
-    };
     const reportOptions = {
       images: flags.images,
       labels: flags.labels,
@@ -125,41 +122,36 @@ export function registerProbeLayers(program: Command): void {
       provider: common.provider,
       threads: common.threads,
       preprocess: preprocessOverridesOf(flags),
+      ...(flags.skipBadImages ? { skipBadImages: true } : {}),
     };
-    const { report, outDir } = await runProbeLayers(model, {
-      images: flags.images,
-      labels: flags.labels,
-      limit: common.limit,
-      output: flags.output,
-      folds: flags.folds,
-      token,
-      head: flags.head,
-      attribution: flags.attribution,
-      igSteps: flags.steps,
-      l2: flags.l2,
-      deadThreshold: flags.deadThreshold,
-      batch: common.batch,
-      seed: common.seed,
-      preprocess: preprocessOverridesOf(flags),
-      runtime: { ...runtimeOptionsOf(common), notice },
-      cacheDir: flags.cacheDir,
-      out: common.out,
-      force: common.force,
-      reportOptions,
-      onProgress: (e) => {
-        if (e.phase === 'images') {
-          if (!progress) progress = createProgress({ label: COMMAND, total: e.total, unit: 'img', quiet: common.quiet });
-          progress.update(e.done);
-          if (e.done === e.total) progress.succeed();
-        } else if (e.done === 0) notice(`${COMMAND}: fitting ${e.total} x 2 linear probes (${flags.folds}-fold)`);
-      },
-    }).catch((e) => {
-      progress?.fail();
-      throw e;
-    });
-    if (common.json) printJson(report);
-    const where = path.relative(process.cwd(), outDir.dir) || '.';
-    summary(`${renderProbeLayers(report, interactive(common))}\nReports: ${where}/ (${Object.values(FILES).join(', ')})`, common);
+    await runReportCommand({ label: COMMAND, flags: common, render: renderProbeLayers }, (hooks) =>
+      runProbeLayers(
+        model,
+        {
+          images: flags.images!,
+          labels: flags.labels,
+          limit: common.limit,
+          output: flags.output,
+          folds: flags.folds,
+          token,
+          head: flags.head,
+          attribution: flags.attribution,
+          igSteps: flags.steps,
+          l2: flags.l2,
+          deadThreshold: flags.deadThreshold,
+          batch: common.batch,
+          seed: common.seed,
+          preprocess: preprocessOverridesOf(flags),
+          runtime: { ...runtimeOptionsOf(common), notice: hooks.notice },
+          cacheDir: flags.cacheDir,
+          out: common.out,
+          force: common.force,
+          reportOptions,
+          skipBadImages: flags.skipBadImages,
+        },
+        hooks,
+      ),
+    );
   });
 }
 

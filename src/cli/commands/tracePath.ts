@@ -2,12 +2,10 @@
 // with baseline paths, test it by removing/enhancing it, and aggregate paths per class.
 import { Option, InvalidArgumentError, type Command } from 'commander';
 import Table from 'cli-table3';
-import * as path from 'node:path';
 import { addCommonOptions, addSchemaOption, commonOptionsOf, intArg, runtimeOptionsOf } from '../options.js';
-import { addDataOptions, preprocessOverridesOf, type DataFlags } from '../dataOptions.js';
-import { createProgress } from '../progress.js';
-import { interactive, onceNotice, printJson, summary } from '../output.js';
-import { tracePath, parseLayerList, type TracePathOptions } from '../../services/tracePath.js';
+import { addDataOptions, addSkipBadImagesOption, preprocessOverridesOf, type DataFlags } from '../dataOptions.js';
+import { runReportCommand } from '../runReport.js';
+import { tracePath, parseLayerList, MIN_TOP_K, type TracePathOptions } from '../../services/tracePath.js';
 import type { MethodSummary } from '../../services/traceCore.js';
 import type { TraceResults } from '../../services/traceSchema.js';
 import { reportJsonSchemaText } from '../../report/schema.js';
@@ -48,6 +46,15 @@ Outputs in --out (default ./vitpath-out/trace-path-<time>):
   classes.svg, similarity.svg, ratios.svg, path-<i>.svg (--plot-images N): pictures, each with its
                   vega-lite spec (.vl.json) beside it
   progress.jsonl  one line per finished image; --resume continues from it
+report.json is written last: a folder without it holds an unfinished run. While a run writes into
+--out, the folder is locked (.vitpath.lock): a second run on it stops with exit 2. A run that fails
+or is interrupted before finishing an image leaves nothing that blocks a plain rerun.
+
+Interrupting (Ctrl-C or SIGTERM) prints "interrupted after N of M images; continue with --resume
+--out DIR" and exits 130 (SIGINT) or 143 (SIGTERM); finished images are kept in progress.jsonl.
+Unreadable images stop the run naming the file (exit 2); --skip-bad-images leaves them out
+instead, names each on stderr and lists them in report.json (results.skipped). With labels for
+only some images, a notice says how many: accuracy figures are over the labelled ones.
 
 CPU use: --threads N runs N single-threaded ONNX Runtime sessions in worker threads (at most 8;
   more threads are split among them), each taking an equal share of every batch; 0 (the default)
@@ -63,7 +70,8 @@ Examples:
   vitpath trace-path vit.onnx --images val/ --steps auto --plot-images 3   cheapest accurate rule, 3 path diagrams
   vitpath trace-path vit.onnx --images val/ --json | jq '.results.summary'
 
-Exit codes: 0 ok, 1 usage, 2 bad model/images/labels, 3 unsupported model or operator, 4 runtime failure.`;
+Exit codes: 0 ok, 1 usage, 2 bad model/images/labels or an --out that cannot be written or is in
+            use, 3 unsupported model or operator, 4 runtime failure, 130/143 interrupted.`;
 
 interface TraceFlags extends DataFlags {
   output?: string;
@@ -147,7 +155,7 @@ export function registerTracePath(program: Command): void {
     .addOption(new Option('--jas <form>', 'JAS form the greedy/beam search ranks by when --score is not given: product (official code) or sum').choices(['product', 'sum']).default('product'))
     .option('--baselines <list>', `comma list of ${BASELINES.join(', ')}, or other searches ${SEARCH_BASELINES.join(', ')}; all (= the first four) / none`, 'all')
     .addOption(new Option('--plot-images <N>', 'draw the path diagram of the first N images (path-<index>.svg)').argParser(intArg('--plot-images', 0, 1000)).default(0))
-    .addOption(new Option('--top-k <k>', 'candidates recorded per layer (at least 5)').argParser(intArg('--top-k', 1, 100000)).default(5))
+    .addOption(new Option('--top-k <k>', `candidates recorded per layer (at least ${MIN_TOP_K})`).argParser(intArg('--top-k', MIN_TOP_K, 100000)).default(MIN_TOP_K))
     .option('--token <t>', 'neuron row: cls, mean (the average of the rows a mean-pooled head reads; the patch rows otherwise) or a token index (default follows the head)')
     .addOption(new Option('--head <h>', 'distilled models (DeiT): explain the average of both heads (the model output), the class-token head or the distillation-token head').choices(['avg', 'cls', 'dist']))
     .option('--layers <list>', 'blocks to search, e.g. 0-5 or 0,2,4 (default all)')
@@ -155,6 +163,7 @@ export function registerTracePath(program: Command): void {
     .option('--resume', 'continue an interrupted run in --out from its progress.jsonl', false)
     .option('--cache-dir <dir>', 'keep generated gradient graphs here and reuse them across runs');
   addDataOptions(cmd);
+  addSkipBadImagesOption(cmd);
   addCommonOptions(cmd, { batch: 16 });
   addSchemaOption(cmd);
   cmd.addHelpText('after', HELP_AFTER);
@@ -202,30 +211,20 @@ export function registerTracePath(program: Command): void {
       threads: common.threads,
       preprocess: preprocessOverridesOf(flags),
       cacheDir: flags.cacheDir,
+      ...(flags.skipBadImages ? { skipBadImages: true } : {}),
     };
     await runTracePathCli(opts, common);
   });
 }
 
 /** Run the service with progress on stderr and print the summary (or the JSON report). */
-export async function runTracePathCli(opts: TracePathOptions, flags: { json: boolean; quiet: boolean }, title = 'trace-path'): Promise<Envelope<TraceResults>> {
-  const notice = onceNotice(flags.quiet);
-  let progress: ReturnType<typeof createProgress> | undefined;
-  const { report, outDir } = await tracePath(opts, {
-    notice,
-    progress: (done, total) => {
-      if (!progress) progress = createProgress({ label: title, total, unit: 'img', quiet: flags.quiet });
-      progress.update(done);
-    },
-  }).catch((e) => {
-    progress?.fail();
-    throw e;
-  });
-  progress?.succeed();
-  if (flags.json) printJson(report);
-  const where = path.relative(process.cwd(), outDir.dir) || '.';
-  summary(renderTraceSummary(report, interactive(flags)) + `\nReports: ${where}/ (${outDir.files.map((f) => path.basename(f)).join(', ')})`, flags);
-  return report;
+export async function runTracePathCli(
+  opts: TracePathOptions,
+  flags: { json: boolean; quiet: boolean },
+  as: { title: string; resumable: boolean } = { title: 'trace-path', resumable: true },
+): Promise<Envelope<TraceResults>> {
+  const resume = as.resumable ? (dir: string) => `--resume --out ${dir}` : undefined;
+  return runReportCommand({ label: as.title, flags, resume, render: renderTraceSummary }, (hooks) => tracePath(opts, hooks));
 }
 
 const fmt = (x: number | null, d = 4) => (x === null || !Number.isFinite(x) ? '-' : Math.abs(x) >= 1e4 || (Math.abs(x) < 1e-3 && x !== 0) ? x.toExponential(2) : x.toFixed(d));
@@ -249,6 +248,7 @@ export function renderTraceSummary(report: Envelope<TraceResults>, colour: boole
   ];
   for (const s of r.summary) t.push(row(s));
   const p = r.summary.find((s) => s.method === 'path')!;
+  const labelled = r.images.filter((im) => im.label !== null).length;
   const head = [
     `trace-path: ${r.images.length} image${r.images.length === 1 ? '' : 's'}, ${r.settings.layers.length} layers, ${r.settings.steps} steps, JAS ${r.settings.jas}, token ${r.settings.token}, provider ${report.runtime?.used ?? '?'}` +
       (r.accuracy !== null ? `, clean accuracy ${(r.accuracy * 100).toFixed(2)}%` : ''),
@@ -259,6 +259,8 @@ export function renderTraceSummary(report: Envelope<TraceResults>, colour: boole
     const fp = first.methods.find((m) => m.method === 'path')!;
     head.push(`example: ${first.id} (target ${first.target}, p=${fmt(first.pBase, 3)}): path ${fp.path.map((n, i) => `L${r.settings.layers[i]}:${n}`).join(' -> ')}`);
   }
+  if (r.accuracy !== null && labelled < r.images.length) head.push(`accuracy figures (clean accuracy, acc. change) are over the ${labelled} labelled images of the ${r.images.length}`);
+  if (r.skipped?.length) head.push(`skipped ${r.skipped.length} unreadable image${r.skipped.length === 1 ? '' : 's'} (results.skipped in report.json)`);
   return [...head, t.toString(), ...classLines(r, colour)].join('\n');
 }
 

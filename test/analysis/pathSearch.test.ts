@@ -59,6 +59,49 @@ describe('layer-progressive search on a closed-form oracle', () => {
     }
   });
 
+  it('sum form: scores equal a slow reference Σ_{earlier} (w/m) g + (a_j/m) G_j, earlier-path terms included', async () => {
+    const o = randomFake(4);
+    const ims = await contexts(o, 2, 6);
+    const m = 12;
+    const found = await searchPaths(o, ims, { steps: m, jas: 'sum', topK: 5 });
+    for (let i = 0; i < ims.length; i++) {
+      const im = ims[i]!;
+      const chosen: number[] = [];
+      for (let l = 0; l < o.layers.length; l++) {
+        const scores: number[] = [];
+        let earlierTerms = 0;
+        for (let j = 0; j < o.ffn; j++) {
+          let G = 0;
+          const gPrev = new Array<number>(l).fill(0);
+          for (let k = 0; k < m; k++) {
+            const a = k / m;
+            const rowsAt = (h: number, lj: number, jj: number) =>
+              Fat(o, im, (ll, row) => {
+                if (ll < l) {
+                  const keep = Float64Array.from(im.acts[ll]!);
+                  keep[chosen[ll]!] = a * im.acts[ll]![chosen[ll]!]!;
+                  row.set(keep);
+                } else if (ll === l) for (let q = 0; q < row.length; q++) row[q] = a * im.acts[l]![q]!;
+                if (ll === lj) row[jj]! += h;
+              });
+            const fd = (lj: number, jj: number) => (rowsAt(1e-5, lj, jj) - rowsAt(-1e-5, lj, jj)) / 2e-5;
+            G += fd(l, j);
+            for (let lp = 0; lp < l; lp++) gPrev[lp]! += fd(lp, chosen[lp]!);
+          }
+          earlierTerms = gPrev.reduce((acc, g, lp) => acc + (im.acts[lp]![chosen[lp]!]! / m) * g, 0);
+          scores.push(earlierTerms + (im.acts[l]![j]! / m) * G);
+        }
+        const best = scores.indexOf(Math.max(...scores));
+        expect(found[i]![l]!.neuron).toBe(best);
+        expect(found[i]![l]!.score).toBeCloseTo(scores[best]!, 6);
+        for (const t of found[i]![l]!.top) expect(t.score).toBeCloseTo(scores[t.neuron]!, 6);
+        // From the second layer on, the earlier-path terms are not negligible here.
+        if (l > 0) expect(Math.abs(earlierTerms)).toBeGreaterThan(1e-4);
+        chosen.push(best);
+      }
+    }
+  });
+
   it('sum-form JAS approaches the completeness gap as steps grow', async () => {
     const o = randomFake(11);
     const ims = await contexts(o, 2, 2);

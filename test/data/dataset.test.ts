@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { iterateBatches, loadBatch, mapLimit } from '../../src/data/dataset.js';
 import { encodePng } from '../../src/data/png.js';
@@ -61,6 +62,49 @@ describe('loadBatch / iterateBatches', () => {
     expect(Array.from(data.subarray(16, 20))).toEqual(Array.from(data.subarray(12, 16)));
     const up = await loadBatch(src.items.slice(0, 1), inferPreprocess([1, 1, 4, 4]));
     expect(up.length).toBe(16);
+  });
+
+  it('IDX files: every image and label in order, gzip or not, across batch boundaries (needs no ../shared)', async () => {
+    // Five 3x2 gray images with distinct pixels (image k, pixel p = 40k + 7p + 1) and labels 7, 3, 5, 0, 9.
+    const N = 5;
+    const px = (k: number, p: number) => 40 * k + 7 * p + 1;
+    const pixels = Array.from({ length: N * 6 }, (_, i) => px(Math.floor(i / 6), i % 6));
+    const labels = [7, 3, 5, 0, 9];
+    const dir = path.join(tmp, 'idx5');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 't10k-images-idx3-ubyte.gz'), gzipSync(buildIdx(0x08, [N, 3, 2], pixels)));
+    fs.writeFileSync(path.join(dir, 't10k-labels-idx1-ubyte'), buildIdx(0x08, [N], labels));
+    const src = discoverImages(dir);
+    expect(src.kind).toBe('idx');
+    expect(src.items.map((it) => it.id)).toEqual(Array.from({ length: N }, (_, k) => `t10k-images-idx3-ubyte.gz#${k}`));
+    expect(src.items.map((it) => it.label)).toEqual(labels);
+    const spec = inferPreprocess([1, 1, 3, 2]);
+    const expected = pixels.map((v) => Math.fround(v / 255));
+    expect(Array.from(await loadBatch(src.items, spec))).toEqual(expected);
+    // In batches of 2 (the last one short), and each image on its own, in any order.
+    const seen: number[] = [];
+    const seenLabels: number[] = [];
+    for await (const b of iterateBatches(src.items, spec, 2)) {
+      seen.push(...b.data);
+      seenLabels.push(...b.labels);
+    }
+    expect(seen).toEqual(expected);
+    expect(seenLabels).toEqual(labels);
+    for (const k of [3, 0, 4, 1, 2]) expect(Array.from(await loadBatch([src.items[k]!], spec))).toEqual(expected.slice(k * 6, (k + 1) * 6));
+  });
+
+  it('IDX colour images [N,H,W,C]: the interleaved pixels of each image become its NCHW planes', async () => {
+    const N = 3;
+    const v = (k: number, y: number, x: number, c: number) => 60 * k + 20 * c + 2 * (y * 2 + x);
+    const hwc: number[] = [];
+    for (let k = 0; k < N; k++) for (let y = 0; y < 2; y++) for (let x = 0; x < 2; x++) for (let c = 0; c < 3; c++) hwc.push(v(k, y, x, c));
+    const f = path.join(tmp, 'rgb-images-idx3-ubyte');
+    fs.writeFileSync(f, buildIdx(0x08, [N, 2, 2, 3], hwc));
+    const src = discoverImages(f);
+    const data = await loadBatch(src.items, inferPreprocess([1, 3, 2, 2]));
+    for (let k = 0; k < N; k++)
+      for (let c = 0; c < 3; c++)
+        for (let y = 0; y < 2; y++) for (let x = 0; x < 2; x++) expect(data[((k * 3 + c) * 2 + y) * 2 + x]).toBe(Math.fround(v(k, y, x, c) / 255));
   });
 
   it('an undecodable image rejects the batch with exit code 2 naming it', async () => {

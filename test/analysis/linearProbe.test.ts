@@ -250,16 +250,15 @@ describe('crossValidateProbe', () => {
     expect(() => crossValidateProbe(X, [0, 1, 0], 3, 2, 2, { folds: 1 })).toThrow(/folds must be/);
   });
 
-  it('fits 5 folds of 1000 x 128 x 10 quickly', () => {
+  it('fits 5 folds of 1000 x 128 x 10 with realistic label noise (its speed is in bench/probe-layers, not here)', () => {
     const n = 1000, d = 128, k = 10;
     const { X, y } = separable(n, d, k, 31, 0);
     const rng = mulberry32(32);
     for (let i = 0; i < n; i++) if (rng() < 0.2) y[i] = Math.floor(rng() * k); // realistic, not separable
-    const t0 = performance.now();
     const r = crossValidateProbe(X, y, n, d, k, { seed: 0 });
-    const ms = performance.now() - t0;
-    console.log(`crossValidateProbe 1000x128x10, 5 folds: ${ms.toFixed(0)} ms, iterations ${r.iterations.join(',')}, mean acc ${r.mean.toFixed(3)}`);
-    // Target is well under 1 s on one idle core; the bound is loose because CI cores are shared.
-    expect(ms).toBeLessThan(4000);
+    expect(r.foldAccuracies).toHaveLength(5);
+    expect(r.mean).toBeCloseTo(r.foldAccuracies.reduce((a, b) => a + b, 0) / 5, 12);
+    // 800 noisy samples in 128 dimensions overfit, but the probe still reads the class well above chance (1/k).
+    expect(r.mean).toBeGreaterThan(2 / k);
   });
 });

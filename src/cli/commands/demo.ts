@@ -29,6 +29,7 @@ the images are held-out digits it never saw, in class folders 0..9 (labels come 
 Output: report.json, paths.csv, images.csv, classes.csv, similarity.csv and progress.jsonl in
 ./vitpath-out/demo. That folder belongs to the demo: a rerun replaces its reports. A folder given
 with --out is treated like any trace-path output folder: existing reports need --force.
+Ctrl-C stops it with one line and exit 130 (SIGTERM: 143); just run it again.
 
 Next: vitpath trace-path your-vit.onnx --images your-images/ (see vitpath trace-path --help).`;
 

@@ -92,43 +92,52 @@ describe('progress output', () => {
 });
 
 describe('a terminal that reports 0 columns', () => {
-  it('gets plain lines, never a spinner that redraws without end', () => {
-    let writes = 0;
+  /** A terminal stream that counts everything drawn on it (text and cursor moves) and gives up on a flood. */
+  function terminal(columns: number) {
+    let draws = 0;
+    const draw = () => {
+      // ora sizes its redraw by the width: with 0 columns it would clear lines without end
+      if (++draws > 1000) throw new Error('the progress output flooded the terminal');
+      return true;
+    };
     const stream = Object.assign(
       new Writable({
         write(_chunk, _enc, cb) {
-          // ora sizes its redraw by the width: with 0 columns it would clear lines forever
-          if (++writes > 1000) throw new Error('the progress output flooded the terminal');
+          draw();
           cb();
         },
       }),
-      { isTTY: true, columns: 0, cursorTo: () => true, moveCursor: () => true, clearLine: () => true },
+      { isTTY: true, columns, cursorTo: draw, moveCursor: draw, clearLine: draw },
     );
-    const p = createProgress({ label: 'x', total: 3, stream, env: {} });
-    expect(p.mode).toBe('plain');
-    p.tick();
-    p.log('a notice');
-    p.tick(2);
-    p.succeed();
-    expect(writes).toBeLessThan(10);
+    return { stream, draws: () => draws };
+  }
+
+  it('gets plain lines, never a spinner that redraws without end', () => {
+    const t = terminal(0);
+    const p = createProgress({ label: 'x', total: 3, stream: t.stream, env: {} });
+    try {
+      expect(p.mode).toBe('plain');
+      p.tick();
+      p.log('a notice');
+      p.tick(2);
+      p.succeed();
+    } finally {
+      p.stop();
+    }
+    expect(t.draws()).toBeLessThan(10);
   });
 
   it('a spinner whose terminal shrinks to 0 columns stops drawing', () => {
-    let writes = 0;
-    const stream = Object.assign(
-      new Writable({
-        write(_chunk, _enc, cb) {
-          if (++writes > 1000) throw new Error('the progress output flooded the terminal');
-          cb();
-        },
-      }),
-      { isTTY: true, columns: 80, cursorTo: () => true, moveCursor: () => true, clearLine: () => true },
-    );
-    const p = createProgress({ label: 'x', total: 3, stream, env: {} });
-    expect(p.mode).toBe('spinner');
-    stream.columns = 0;
-    p.tick();
-    p.succeed();
-    expect(writes).toBeLessThan(50);
+    const t = terminal(80);
+    const p = createProgress({ label: 'x', total: 3, stream: t.stream, env: {} });
+    try {
+      expect(p.mode).toBe('spinner');
+      t.stream.columns = 0;
+      p.tick();
+      p.succeed();
+    } finally {
+      p.stop();
+    }
+    expect(t.draws()).toBeLessThan(50);
   });
 });

@@ -8,8 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
-import { BIN, ROOT, ensureBuilt, type CliRun } from '../helpers/cli.js';
+import { ensureBuilt, runVitpath as runCli, type CliRun } from '../helpers/cli.js';
 import { EXPORTS, readManifest, readReference, type ManifestEntry, type RefSetting } from './fixtures.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vitpath-exports-cli-'));
@@ -19,20 +18,13 @@ beforeAll(() => ensureBuilt(), 120_000);
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 /**
- * The built CLI, spawned without blocking the test worker (a long spawnSync starves vitest's RPC
- * under load). One intra-op thread in the calling thread: these models are tiny, and on a busy
- * machine worker start-up costs more than it saves.
+ * The built CLI (spawned without blocking the test worker: test/helpers/cli.ts). One intra-op
+ * thread in the calling thread: these models are tiny, and on a busy machine worker start-up costs
+ * more than it saves.
  */
 function runVitpath(args: string[]): Promise<CliRun> {
   const runArgs = ['trace-path', 'probe-layers'].includes(args[0]!) ? [...args, '--threads', '1', '--provider', 'cpu'] : args;
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...runArgs],
-      { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, env: { ...process.env, NO_COLOR: '1', CI: '1', VITPATH_DEBUG: '' } },
-      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
-    );
-  });
+  return runCli(runArgs);
 }
 
 function ok(r: CliRun): CliRun {

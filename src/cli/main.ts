@@ -19,9 +19,9 @@ export function buildProgram(): Command {
     `
 Exit codes: 0 success, 1 usage error, 2 bad input (model, images, labels, an --out that
             cannot be written or is in use), 3 unsupported model or operator, 4 runtime
-            failure (also: stdout cannot be written), 5 a check you asked for failed (eval
-            --min-accuracy, --max-drop), 130/143 interrupted by Ctrl-C/SIGTERM (trace-path:
-            continue with --resume).
+            failure (also: stdout cannot be written),
+            5 a check the user asked for failed (eval --min-accuracy, --max-drop),
+            130/143 interrupted by Ctrl-C/SIGTERM (trace-path: continue with --resume).
 Start with:  vitpath demo            (trace-path on the built-in digits model)
              vitpath inspect model.onnx`,
   );

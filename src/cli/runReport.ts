@@ -54,7 +54,7 @@ interface RunState {
 export async function runReportCommand<E extends Envelope<unknown>>(
   spec: ReportCommandSpec<E>,
   body: (hooks: RunHooks) => Promise<{ report: E; outDir: OutDir }>,
-): Promise<E> {
+): Promise<{ report: E; outDir: OutDir }> {
   const { json, quiet } = spec.flags;
   const st: RunState = { done: 0, total: undefined, dir: undefined };
   let progress: Progress | undefined;
@@ -102,5 +102,5 @@ export async function runReportCommand<E extends Envelope<unknown>>(
   if (json) printJson(report);
   const files = outDir.files.map((f) => path.basename(f)).join(', ');
   summary(`${spec.render(report, interactive(spec.flags))}\nReports: ${shownPath(outDir.dir)}/ (${files})`, spec.flags);
-  return report;
+  return outcome;
 }

@@ -16,9 +16,10 @@ import { inferPreprocess, describePreprocess, type PreprocessOverrides, type Pre
 import { mean, median, quantile } from '../analysis/stats.js';
 import { compareClassifiers, evaluateClassifier, inputFeed, sessionClassifier, type ClassifierBatch, type ClassifierEvaluation, type ClassifierComparison, type Classifier } from './evaluate.js';
 import { COMMAND, evalResultsSchema, type CheckRecord, type EvalResults, type LatencyRecord, type ModelEval, type ModelFactsRecord } from './evalSchema.js';
-import { makeEnvelope, runtimeInfo, Stopwatch, type Envelope } from '../report/envelope.js';
+import { runtimeInfo, type Envelope } from '../report/envelope.js';
 import type { CsvRow } from '../report/csv.js';
-import { prepareOutDir, type OutDir } from '../report/outdir.js';
+import type { OutDir } from '../report/outdir.js';
+import { CommandRun, runCommand, type RunHooks } from './commandRun.js';
 import { badInput, checkFailed, usageError, type VitpathError } from '../errors.js';
 
 export { COMMAND };
@@ -223,10 +224,14 @@ export function checkFailure(report: EvalReport, where?: string): VitpathError |
   return checkFailed(`${report.model.path}: ${failed.map(say).join('; ')}${where ? ` (reports in ${where})` : ''}`);
 }
 
-/** Evaluate a model file (and a reference) on an image source; returns the validated report. */
-export async function evaluateModels(modelPath: string, o: EvalOptions): Promise<EvalOutcome> {
+/**
+ * Evaluate a model file (and a reference) on an image source; returns the validated report. `run`
+ * carries the clock, notices and progress (a fresh one when called on its own, as the benchmark does).
+ */
+export async function evaluateModels(modelPath: string, options: EvalOptions, run: CommandRun = new CommandRun(COMMAND)): Promise<EvalOutcome> {
+  const o: EvalOptions = { ...options, notice: options.notice ?? ((l) => run.notice(l)) };
   const { batch, warmup, repeat, latency } = checkEvalOptions(o);
-  const clock = new Stopwatch();
+  const clock = run.clock;
   const model = await clock.time('load', () => open(modelPath, o.output));
   const ref = o.compare !== undefined ? await clock.time('load', () => open(o.compare!, o.compareOutput)) : undefined;
   const { src, items, labelled } = selectImages(o);
@@ -257,8 +262,11 @@ export async function evaluateModels(modelPath: string, o: EvalOptions): Promise
     const batches = async function* (): AsyncGenerator<ClassifierBatch> {
       for await (const b of iterateBatches(items, spec, batch)) yield { data: b.data, dims: b.dims, labels: b.labels };
     };
-    const onProgress = (done: number) => o.onProgress?.({ phase: 'images', done, total });
-    o.onProgress?.({ phase: 'images', done: 0, total });
+    const onProgress = (done: number) => {
+      run.progress(done, total);
+      o.onProgress?.({ phase: 'images', done, total });
+    };
+    onProgress(0);
     let evals: ClassifierEvaluation[];
     let comparison: ClassifierComparison | undefined;
     if (ref) {
@@ -298,9 +306,8 @@ export async function evaluateModels(modelPath: string, o: EvalOptions): Promise
       checks: evaluateChecks(o, partial),
     };
     const stats = opened.reduce((a, m) => ({ runs: a.runs + m.session!.stats.runs, runMs: a.runMs + m.session!.stats.runMs }), { runs: 0, runMs: 0 });
-    const report = makeEnvelope(
+    const report = run.envelope(
       {
-        command: COMMAND,
         options: o.reportOptions ?? {
           images: o.images,
           labels: o.labels,
@@ -316,7 +323,7 @@ export async function evaluateModels(modelPath: string, o: EvalOptions): Promise
         },
         model: { path: modelPath, sha256: model.sha256, layout: null },
         runtime: runtimeInfo(model.session!, { provider: rt.provider, deviceId: rt.deviceId, threads: rt.threads }, 'thread'),
-        timings: clock.finish(stats),
+        inference: stats,
         results,
       },
       evalResultsSchema,
@@ -398,29 +405,35 @@ export function confusionRows(evals: readonly ClassifierEvaluation[]): CsvRow[] 
   return rows;
 }
 
-/** Write report.json, eval.csv, classes.csv and confusion.csv into `out`; returns the paths. */
+/** Write eval.csv, classes.csv and confusion.csv into `out` (report.json is written after them, by the run); returns the paths. */
 export function writeEvalFiles({ report, evaluations }: EvalOutcome, out: OutDir): string[] {
   return [
     out.writeCsv(FILES.metrics, metricRows(report.results), METRIC_COLUMNS),
     out.writeCsv(FILES.classes, classRows(report.results), CLASS_COLUMNS),
     out.writeCsv(FILES.confusion, confusionRows(evaluations), CONFUSION_COLUMNS),
-    out.writeJson(FILES.report, report),
   ];
 }
 
 /**
- * The whole command: check the inputs, claim the output folder (before any evaluation pass; no folder
- * for bad input), evaluate, write the files. The caller turns a failed check into exit 5 (checkFailure).
+ * The whole command: check the inputs, claim the output folder before the evaluation pass (refused
+ * when a report file exists without --force, when another run holds it or it cannot be written; no
+ * folder for bad input), evaluate, write the files with report.json last. The caller turns a failed
+ * check into exit 5 (checkFailure).
  */
-export async function runEval(modelPath: string, o: EvalOptions & { out?: string; force?: boolean }): Promise<{ report: EvalReport; outDir: OutDir }> {
-  let outDir: OutDir | undefined;
-  const outcome = await evaluateModels(modelPath, {
-    ...o,
-    beforeRun: () => {
-      o.beforeRun?.();
-      outDir = prepareOutDir({ command: COMMAND, out: o.out, force: o.force }, Object.values(FILES));
-    },
+export async function runEval(modelPath: string, o: EvalOptions & { out?: string; force?: boolean }, hooks: RunHooks = {}): Promise<{ report: EvalReport; outDir: OutDir }> {
+  return runCommand(COMMAND, hooks, async (run) => {
+    const outcome = await evaluateModels(
+      modelPath,
+      {
+        ...o,
+        beforeRun: () => {
+          o.beforeRun?.();
+          run.claim({ out: o.out, force: o.force, files: Object.values(FILES) });
+        },
+      },
+      run,
+    );
+    run.writeReports(outcome.report, (out) => writeEvalFiles(outcome, out));
+    return { report: outcome.report, outDir: run.out };
   });
-  writeEvalFiles(outcome, outDir!);
-  return { report: outcome.report, outDir: outDir! };
 }

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, ensureBuilt, runVitpathAsync as runVitpath } from '../helpers/cli.js';
+import { ROOT, ensureBuilt, runVitpath } from '../helpers/cli.js';
 import { parseCsv } from '../../src/report/csv.js';
 import { loadModel, saveModel } from '../../src/onnx/model.js';
 import { locateVit } from '../../src/vit/locate.js';

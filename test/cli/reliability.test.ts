@@ -173,6 +173,10 @@ describe('the --out lock', () => {
       expect(r.stderr).toContain(`delete ${path.join(out, LOCK_FILE)}`);
     }
     expect(fs.readdirSync(out)).toEqual([LOCK_FILE]); // nothing else was written
+    // Every report command claims --out the same way (eval and probe-layers too).
+    const ev = await vitpath('eval', MODEL, '--images', IMG_DIR, '--no-latency', '--threads', '1', '--provider', 'cpu', '--out', out);
+    expect(ev.code, ev.stderr).toBe(2);
+    expect(ev.stderr).toContain(`${out} is in use by another vitpath run`);
     // A lock whose process is gone is stale: taken over with a notice, released at the end.
     const dead = spawn(process.execPath, ['-e', '0']);
     await new Promise((r) => dead.on('close', r));

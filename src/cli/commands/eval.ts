@@ -6,9 +6,8 @@ import Table from 'cli-table3';
 import * as path from 'node:path';
 import { addLimitOption, addOutputOptions, addRuntimeOptions, addSchemaOption, commonOptionsOf, intArg, runtimeOptionsOf } from '../options.js';
 import { addDataOptions, preprocessOverridesOf, type DataFlags } from '../dataOptions.js';
-import { createProgress, type Progress } from '../progress.js';
-import { interactive, printJson, summary } from '../output.js';
-import { checkFailure, COMMAND, DEFAULTS, FILES, runEval, type EvalReport } from '../../services/eval.js';
+import { runReportCommand, shownPath } from '../runReport.js';
+import { checkFailure, COMMAND, DEFAULTS, runEval, type EvalReport } from '../../services/eval.js';
 import type { ModelEval } from '../../services/evalSchema.js';
 import { reportJsonSchemaText } from '../../report/schema.js';
 import { usageError } from '../../errors.js';
@@ -39,9 +38,10 @@ Examples:
   vitpath eval vit-int8.onnx --images val/ --compare vit.onnx --max-drop 0.5
   vitpath eval vit.onnx --images t10k-images-idx3-ubyte.gz --min-accuracy 97 --json | jq .results.model.accuracy
 
-Exit codes: 0 ok, 1 usage (or a report file exists without --force), 2 bad model/images/labels,
-            3 unsupported model, 4 runtime failure, 5 a check failed (--min-accuracy, --max-drop;
-            the reports are written first).`;
+Exit codes: 0 ok, 1 usage (or a report file exists without --force), 2 bad model/images/labels
+            or an --out that cannot be written or is in use, 3 unsupported model, 4 runtime
+            failure, 5 a check failed (--min-accuracy, --max-drop; the reports are written
+            first), 130/143 interrupted (Ctrl-C/SIGTERM; rerun it).`;
 
 interface EvalFlags extends DataFlags {
   compare?: string;
@@ -91,14 +91,6 @@ export function registerEval(program: Command): void {
     }
     if (model === undefined) throw usageError('eval needs a model: vitpath eval model.onnx --images DIR (see vitpath eval --help).');
     if (!flags.images) throw usageError('eval needs --images (a folder, list, image or IDX file).');
-    let progress: Progress | undefined;
-    const seen = new Set<string>();
-    const notice = (l: string) => {
-      if (common.quiet || seen.has(l)) return;
-      seen.add(l);
-      if (progress) progress.log(l);
-      else process.stderr.write(l + '\n');
-    };
     const options = {
       images: flags.images,
       labels: flags.labels,
@@ -114,28 +106,24 @@ export function registerEval(program: Command): void {
       minAccuracy: flags.minAccuracy,
       maxDrop: flags.maxDrop,
     };
-    const { report, outDir } = await runEval(model, {
-      ...options,
-      runtime: { ...runtimeOptionsOf(common), notice },
-      out: common.out,
-      force: common.force,
-      reportOptions: { ...options, provider: common.provider, threads: common.threads },
-      notice,
-      onProgress: (e) => {
-        if (e.phase === 'images') {
-          if (!progress) progress = createProgress({ label: COMMAND, total: e.total, unit: 'img', quiet: common.quiet });
-          progress.update(e.done);
-          if (e.done === e.total) progress.succeed();
-        } else if (e.done === 0) notice(`${COMMAND}: timing (${flags.warmup} warm-up + ${flags.repeat} runs at batch 1 and at batch ${common.batch})`);
-      },
-    }).catch((e) => {
-      progress?.fail();
-      throw e;
-    });
-    if (common.json) printJson(report);
-    const where = path.relative(process.cwd(), outDir.dir) || '.';
-    summary(`${renderEval(report, interactive(common))}\nReports: ${where}/ (${Object.values(FILES).join(', ')})`, common);
-    const failed = checkFailure(report, `${where}/`);
+    const { report, outDir } = await runReportCommand({ label: COMMAND, flags: common, render: renderEval }, (hooks) =>
+      runEval(
+        model,
+        {
+          ...options,
+          runtime: { ...runtimeOptionsOf(common), notice: hooks.notice },
+          out: common.out,
+          force: common.force,
+          reportOptions: { ...options, provider: common.provider, threads: common.threads },
+          notice: hooks.notice,
+          onProgress: (e) => {
+            if (e.phase === 'latency' && e.done === 0) hooks.notice?.(`${COMMAND}: timing (${flags.warmup} warm-up + ${flags.repeat} runs at batch 1 and at batch ${common.batch})`);
+          },
+        },
+        hooks,
+      ),
+    );
+    const failed = checkFailure(report, `${shownPath(outDir.dir)}/`);
     if (failed) throw failed;
   });
 }

@@ -224,7 +224,8 @@ export async function runTracePathCli(
   as: { title: string; resumable: boolean } = { title: 'trace-path', resumable: true },
 ): Promise<Envelope<TraceResults>> {
   const resume = as.resumable ? (dir: string) => `--resume --out ${dir}` : undefined;
-  return runReportCommand({ label: as.title, flags, resume, render: renderTraceSummary }, (hooks) => tracePath(opts, hooks));
+  const { report } = await runReportCommand({ label: as.title, flags, resume, render: renderTraceSummary }, (hooks) => tracePath(opts, hooks));
+  return report;
 }
 
 const fmt = (x: number | null, d = 4) => (x === null || !Number.isFinite(x) ? '-' : Math.abs(x) >= 1e4 || (Math.abs(x) < 1e-3 && x !== 0) ? x.toExponential(2) : x.toFixed(d));

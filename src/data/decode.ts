@@ -81,7 +81,7 @@ export interface RawImage extends Image8 {
  */
 export async function decodeRaw(file: string | Buffer, label = typeof file === 'string' ? file : '<buffer>'): Promise<RawImage> {
   if (typeof file === 'string' && !fs.existsSync(file)) {
-    throw badInput(`image ${label} does not exist; check the path, remove it from the list, or pass --skip-bad-images`);
+    throw badInput(`image ${label} does not exist; check the path or remove it from the list (trace-path and probe-layers: or pass --skip-bad-images)`);
   }
   try {
     const img = sharp(file, { ignoreIcc: true, failOn: 'truncated' });
@@ -116,7 +116,7 @@ export async function decodeRaw(file: string | Buffer, label = typeof file === '
     };
   } catch (e) {
     const why = String((e as Error)?.message ?? e).split('\n')[0];
-    throw badInput(`cannot decode image ${label} (${why}); replace it with a valid JPEG or PNG, remove it from the input, or pass --skip-bad-images`, e);
+    throw badInput(`cannot decode image ${label} (${why}); replace it with a valid JPEG or PNG or remove it from the input (trace-path and probe-layers: or pass --skip-bad-images)`, e);
   }
 }
 

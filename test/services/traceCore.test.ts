@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { classSummary, summarizeMethods, type ImageResult, type MethodName, type MethodResult } from '../../src/services/traceCore.js';
 
 function method(m: MethodName, o: Partial<MethodResult>): MethodResult {
-  return { method: m, path: [0], activations: [1], jasProduct: 0, jasSum: 0, completenessGap: 0, removeRatio: 1, enhanceRatio: 1, removePred: 0, enhancePred: 0, ...o };
+  return { method: m, path: [0], activations: [1], jasProduct: 0, jasSum: 0, completenessGap: 0, removeRatio: 1, enhanceRatio: 1, removePred: 0, enhancePred: 0, gradSamples: 0, forwardSamples: 0, ...o };
 }
 
 function image(i: number, label: number | null, pred: number, target: number, methods: MethodResult[]): ImageResult {
@@ -16,8 +16,8 @@ describe('summarizeMethods', () => {
   // Four images, three labelled (labels 0, 1, 2; image 3 unlabelled), predictions 0, 1, 0, 3:
   // clean accuracy over the labelled ones = 2/3 (image 2 is wrong).
   const results: ImageResult[] = [
-    image(0, 0, 0, 0, [method('path', { jasProduct: 1, jasSum: 0.5, completenessGap: 0.25, removeRatio: 0.1, enhanceRatio: 2, removePred: 1, enhancePred: 0 })]),
-    image(1, 1, 1, 1, [method('path', { jasProduct: 3, jasSum: -0.5, completenessGap: -1, removeRatio: 0.5, enhanceRatio: 1, removePred: 0, enhancePred: 1 })]),
+    image(0, 0, 0, 0, [method('path', { jasProduct: 1, jasSum: 0.5, completenessGap: 0.25, removeRatio: 0.1, enhanceRatio: 2, removePred: 1, enhancePred: 0, gradSamples: 40, forwardSamples: 3 })]),
+    image(1, 1, 1, 1, [method('path', { jasProduct: 3, jasSum: -0.5, completenessGap: -1, removeRatio: 0.5, enhanceRatio: 1, removePred: 0, enhancePred: 1, gradSamples: 20, forwardSamples: 1 })]),
     image(2, 2, 0, 2, [method('path', { jasProduct: -2, jasSum: 1, completenessGap: 1, removeRatio: 0.3, enhanceRatio: 4, removePred: 2, enhancePred: 2 })]),
     image(3, null, 3, 3, [method('path', { jasProduct: 2, jasSum: 0, completenessGap: 0.5, removeRatio: 0.9, enhanceRatio: 3, removePred: 3, enhancePred: 0 })]),
   ];
@@ -34,6 +34,11 @@ describe('summarizeMethods', () => {
     expect(s!.medianRemoveRatio).toBeCloseTo((0.3 + 0.5) / 2, 15);
     expect(s!.meanEnhanceRatio).toBeCloseTo(10 / 4, 15);
     expect(s!.medianEnhanceRatio).toBeCloseTo((2 + 3) / 2, 15);
+  });
+
+  it('sample counts are means over every image', () => {
+    expect(s!.meanGradSamples).toBe((40 + 20) / 4);
+    expect(s!.meanForwardSamples).toBe((3 + 1) / 4);
   });
 
   it('top-1 flips count every image whose prediction changed', () => {
@@ -83,5 +88,11 @@ describe('classSummary', () => {
     // counts[c][l][j]: class 2 layer 0 neuron 1 = 2 (only the 'path' method counts)
     expect(c.counts[(2 * 2 + 0) * 2 + 1]).toBe(2);
     expect(c.counts[(2 * 2 + 0) * 2 + 0]).toBe(0);
+    // class 2: preferred [1, 0]; image 0's path [1, 0] is it, image 1's [1, 1] is not -> 1 shared;
+    // share with the preferred neuron: layer 0 2/2, layer 1 1/2. Class 0: its one image.
+    expect(Array.from(c.pathShared)).toEqual([1, 0, 1]);
+    expect(c.preferredShare[2]).toEqual([1, 0.5]);
+    expect(c.preferredShare[0]).toEqual([1, 1]);
+    expect(c.preferredShare[1]).toBeNull();
   });
 });

@@ -2,9 +2,10 @@
 // its interval, per-class accuracy, confusion cells — optionally against a reference model on the
 // same images (agreement, KL, paired accuracy difference), time it on the chosen provider, read its
 // facts (parameters, bytes, ops, precision), and evaluate the --min-accuracy / --max-drop checks.
-// Needs no ViT layout: quantized, pruned, float16 and non-ViT classifiers are evaluated alike.
+// Needs no ViT layout: quantized, pruned, float16 and non-ViT classifiers are evaluated alike. A model
+// whose stored shapes break batches above 1 runs as services/prepareModel.ts prepares it.
 import * as path from 'node:path';
-import { loadModel } from '../onnx/model.js';
+import { encodeModel, loadModel } from '../onnx/model.js';
 import { describeClassifier, type ClassifierIo } from '../onnx/classifier.js';
 import { fileSizes, modelFacts } from '../onnx/facts.js';
 import { createSession, type ModelSession, type RuntimeOptions } from '../runtime/session.js';
@@ -21,6 +22,7 @@ import type { CsvRow } from '../report/csv.js';
 import type { OutDir } from '../report/outdir.js';
 import { CommandRun, runCommand, type RunHooks } from './commandRun.js';
 import { badInput, checkFailed, usageError, type VitpathError } from '../errors.js';
+import { prepareLoaded, type Preparation, type PreparedModel } from './prepareModel.js';
 
 export { COMMAND };
 export const FILES = { report: 'report.json', metrics: 'eval.csv', classes: 'classes.csv', confusion: 'confusion.csv' } as const;
@@ -79,18 +81,54 @@ interface Opened {
   sha256: string;
   io: ClassifierIo;
   facts: ModelFactsRecord;
+  preparation: ModelEval['preparation'];
+  /** What the session runs: the file's path, or the prepared copy's bytes when the file fails above batch 1. */
+  runs: string | Uint8Array;
   session?: ModelSession;
 }
 
-function open(file: string, output: string | undefined): Opened {
+/**
+ * Whether the file as it is cannot run a batch above 1 as its input declares: stored shapes that
+ * contradict the symbolic batch, or shape constants baked at batch 1 (see services/prepareModel.ts).
+ */
+function needsPrepared(p: Preparation): boolean {
+  return p.batch === 'rewritten' || p.batch === 'one-at-a-time' || p.staleValueInfo > 0 || p.staleOutputs.length > 0;
+}
+
+/**
+ * Open a model as trace-path and probe-layers do (services/prepareModel.ts), keeping its facts and
+ * classifier interface from the file. The file itself runs unless it fails above batch 1; then
+ * vitpath's prepared copy runs, with a notice. A model the preparation cannot analyse (not an image
+ * model vitpath reads shapes of) runs as it is, as before.
+ */
+async function open(file: string, output: string | undefined, notice: ((line: string) => void) | undefined): Promise<Opened> {
   const loaded = loadModel(file);
   const io = describeClassifier(loaded.proto, { output, label: file });
   const f = modelFacts(loaded.proto);
   const bytes = fileSizes(loaded.path, loaded.externalFiles);
+  let preparation: ModelEval['preparation'] = null;
+  let runs: string | Uint8Array = path.resolve(file);
+  let prepared: PreparedModel | undefined;
+  try {
+    prepared = await prepareLoaded(loaded, { label: file, notice });
+  } catch {
+    // Not a model whose shapes vitpath can analyse: it runs as it is (preparation null).
+  }
+  if (prepared) {
+    const p = prepared.preparation;
+    const ran = needsPrepared(p) ? 'prepared' : 'file';
+    preparation = { batch: p.batch, summary: p.summary, ran };
+    if (ran === 'prepared') {
+      runs = encodeModel(prepared.loaded.proto);
+      if (p.batch !== 'one-at-a-time') notice?.(`${COMMAND}: ${file}: ONNX Runtime fails on the file as it is above batch 1 (batch: ${p.summary}); evaluating vitpath's prepared copy instead, as trace-path does`);
+    }
+  }
   return {
     path: file,
     sha256: loaded.sha256,
     io,
+    preparation,
+    runs,
     facts: {
       ...f,
       bytes: { model: bytes.modelBytes, externalData: bytes.externalBytes, total: bytes.totalBytes },
@@ -232,8 +270,8 @@ export async function evaluateModels(modelPath: string, options: EvalOptions, ru
   const o: EvalOptions = { ...options, notice: options.notice ?? ((l) => run.notice(l)) };
   const { batch, warmup, repeat, latency } = checkEvalOptions(o);
   const clock = run.clock;
-  const model = await clock.time('load', () => open(modelPath, o.output));
-  const ref = o.compare !== undefined ? await clock.time('load', () => open(o.compare!, o.compareOutput)) : undefined;
+  const model = await clock.time('load', () => open(modelPath, o.output, o.notice));
+  const ref = o.compare !== undefined ? await clock.time('load', () => open(o.compare!, o.compareOutput, o.notice)) : undefined;
   const { src, items, labelled } = selectImages(o);
   const spec = inferPreprocess(model.io.inputDims, o.preprocess);
   if (ref) {
@@ -245,7 +283,7 @@ export async function evaluateModels(modelPath: string, options: EvalOptions, ru
   const rt = o.runtime ?? {};
   const opened = ref ? [model, ref] : [model];
   try {
-    for (const m of opened) m.session = await clock.time('session', () => createSession(path.resolve(m.path), rt));
+    for (const m of opened) m.session = await clock.time('session', () => createSession(m.runs, rt));
     const classifiers: Classifier[] = opened.map((m) => sessionClassifier(m.session!, m.io, { batchSize: batch, label: m.path }));
     // One image through every model: the class count (for the label check) before any output is claimed.
     const first = await loadBatch(items.slice(0, 1), spec);
@@ -291,7 +329,7 @@ export async function evaluateModels(modelPath: string, options: EvalOptions, ru
       o.onProgress?.({ phase: 'latency', done: opened.length, total: opened.length });
     }
 
-    const records: ModelEval[] = opened.map((m, i) => ({ path: m.path, sha256: m.sha256, facts: m.facts, accuracy: accuracyRecord(evals[i]!), latency: latencies[i]! }));
+    const records: ModelEval[] = opened.map((m, i) => ({ path: m.path, sha256: m.sha256, facts: m.facts, accuracy: accuracyRecord(evals[i]!), latency: latencies[i]!, preparation: m.preparation }));
     const partial = {
       model: records[0]!,
       comparison: comparison ? comparisonRecord(comparison, records[0]!, records[1]!) : null,
@@ -433,7 +471,7 @@ export async function runEval(modelPath: string, o: EvalOptions & { out?: string
       },
       run,
     );
-    run.writeReports(outcome.report, (out) => writeEvalFiles(outcome, out));
+    await run.writeReports(outcome.report, (out) => writeEvalFiles(outcome, out));
     return { report: outcome.report, outDir: run.out };
   });
 }

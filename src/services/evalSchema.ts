@@ -58,6 +58,17 @@ export const modelEvalSchema = z.object({
   facts: factsSchema,
   accuracy: accuracySchema.nullable().describe('null when no image has a label.'),
   latency: latencySchema.nullable().describe('null with --no-latency.'),
+  preparation: z
+    .object({
+      batch: z.enum(['fixed', 'dynamic', 'rewritten', 'one-at-a-time']).describe('What vitpath found about the batch (as `vitpath inspect` reports it).'),
+      summary: z.string(),
+      ran: z
+        .enum(['file', 'prepared'])
+        .describe("What ONNX Runtime ran: the file as it is, or vitpath's prepared copy (stale stored shapes dropped, shape constants baked at batch 1 rewritten and checked against one-image runs, or fixed at batch 1 and run one image at a time), because the file as it is fails above batch 1."),
+    })
+    .nullable()
+    .optional()
+    .describe('How the model was prepared for batches; null when vitpath could not analyse it (the file then runs as it is).'),
 });
 
 export const comparisonSchema = z.object({

@@ -1,7 +1,8 @@
 // End-to-end: the built CLI (`node bin/vitpath.js eval ...`) as a user runs it. On fixtures: files and
 // --json, a model against itself (agreement 100%, KL 0, exit 0 under --max-drop 0), a damaged copy
 // (one FFN weight row zeroed) whose drop fails --max-drop with exit 5 after writing the reports,
-// --min-accuracy, --schema without a model, no overwrite without --force. With ../shared: vit-mnist
+// --min-accuracy, --schema without a model, no overwrite without --force, a torchvision export with
+// stale batch-1 shapes at --batch 4 (its prepared copy runs). With ../shared: vit-mnist
 // on the 10,000 MNIST test images gives 97.73% [97.42%, 98.00%].
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -121,6 +122,19 @@ describe('vitpath eval on fixtures', () => {
     const none = await runVitpath(['eval', '--images', DIGITS]);
     expect(none.code).toBe(1);
     expect(none.stderr).toMatch(/eval needs a model/);
+  });
+
+  it('a torchvision export with stale batch-1 shapes evaluates at --batch 4 (exit 0, not 4), on the prepared copy, with a notice', async () => {
+    const out = path.join(tmp, 'stale');
+    const file = 'fixtures/exports/torchvision/tv-vit-op14-stale.onnx';
+    const r = await runVitpath(['eval', file, '--images', 'fixtures/images', '--labels', 'fixtures/images/labels.csv', ...FAST, '--batch', '4', '--no-latency', '--out', out, '--json']);
+    expect(r.stderr).not.toMatch(/error/);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`eval: ${file}: ONNX Runtime fails on the file as it is above batch 1`);
+    const report = JSON.parse(r.stdout);
+    expect(report.results.model.preparation).toMatchObject({ batch: 'dynamic', ran: 'prepared' });
+    expect(report.results.model.accuracy.labelled).toBe(8);
+    expect(JSON.parse(read(out, 'report.json'))).toEqual(report);
   });
 
   it('the program help documents exit code 5', async () => {

@@ -102,6 +102,48 @@ describe('evaluateModels on the digits ViT and its 40 held-out digits', () => {
   });
 });
 
+describe('evaluateModels on real torchvision exports whose stored shapes break batches (services/prepareModel.ts)', () => {
+  const TV = path.join(ROOT, 'fixtures/exports/torchvision');
+  const LABELS = path.join(IMAGES, 'labels.csv');
+  // [file, what the preparation finds, what runs]: stale batch-1 value_info, shape constants baked at
+  // batch 1 (rewritten), a reshape vitpath cannot rewrite (one image at a time), and a clean export.
+  const cases = [
+    ['tv-vit-op14-stale.onnx', 'dynamic', 'prepared'],
+    ['tv-vit-op17-baked.onnx', 'rewritten', 'prepared'],
+    ['tv-vit-op14-flat.onnx', 'one-at-a-time', 'prepared'],
+    ['tv-vit-op14.onnx', 'dynamic', 'file'],
+  ] as const;
+  it.each(cases)('%s at --batch 4: the probabilities of one-image runs of the file itself (batch %s, runs the %s)', async (name, batch, ran) => {
+    const file = path.join(TV, name);
+    const notices: string[] = [];
+    const { report, evaluations } = await evaluateModels(file, { images: IMAGES, labels: LABELS, ...FAST, batch: 4, latency: false, notice: (l) => notices.push(l) });
+    const r = report.results;
+    expect(evalResultsSchema.safeParse(r).success).toBe(true);
+    expect(r.model.preparation).toMatchObject({ batch, ran });
+    expect(notices.some((l) => l.includes(name) && /prepared copy|one image at a time/.test(l))).toBe(ran === 'prepared');
+    // Independent: the file as it is in a plain session, one image per run (which every export allows).
+    const loaded = loadModel(file);
+    const io = describeClassifier(loaded.proto, { label: name });
+    const src = discoverImages(IMAGES, { labels: LABELS });
+    const spec = inferPreprocess(io.inputDims);
+    const s = await createSession(file, RT);
+    try {
+      const direct = await evaluateClassifier(sessionClassifier(s, io, { batchSize: 1, label: name }), iterateBatches(src.items, spec, 1));
+      expect(Array.from(evaluations[0]!.predictions)).toEqual(Array.from(direct.predictions));
+      for (let i = 0; i < direct.count; i++) expect(Math.abs(evaluations[0]!.trueProbabilities[i]! - direct.trueProbabilities[i]!)).toBeLessThan(1e-6);
+      expect(r.model.accuracy!.correct).toBe(direct.accuracy!.correct);
+      expect(r.model.sha256).toBe(loaded.sha256);
+      if (ran === 'prepared') {
+        // The file as it is fails on a batch of 4 in ONNX Runtime, which is why the prepared copy runs.
+        const four = (await iterateBatches(src.items.slice(0, 4), spec, 4).next()).value!;
+        await expect(sessionClassifier(s, io, { batchSize: 4, label: name }).logits({ data: four.data, dims: four.dims })).rejects.toThrow();
+      }
+    } finally {
+      await s.release();
+    }
+  });
+});
+
 describe('evaluateModels: batch sizes, labels and refusals', () => {
   it('a fixed batch of 4: evaluates every image, no batch-1 latency, throughput at batch 4, a notice', async () => {
     const file = save('fixed4.onnx', buildSyntheticVit({ batch: 4, seed: 5 }).model);

@@ -1,6 +1,7 @@
 // The CLI runs however it is launched: through a symlinked bin (what npm puts in
 // node_modules/.bin and a global prefix's bin/), through npx in the project, and from an
-// `npm pack` tarball installed into a temporary prefix, as a user's `npm install -g` does.
+// `npm pack` tarball installed into a temporary prefix, as a user's `npm install -g` does (the
+// tarball holding only what the installed CLI needs).
 // A launcher that loads the CLI without running it prints nothing and exits 0, so every case
 // checks the output and the reports, not only the exit code.
 import { spawn, spawnSync } from 'node:child_process';
@@ -62,10 +63,18 @@ describe('launchers', () => {
   }, 120_000);
 
   it.skipIf(NPM !== null)(`an npm pack tarball installed with npm install -g --prefix${NPM ? ` (skipped: ${NPM})` : ''}`, async () => {
-    const pack = await npm(['pack', '--ignore-scripts', '--pack-destination', tmp], ROOT);
+    const pack = await npm(['pack', '--json', '--ignore-scripts', '--pack-destination', tmp], ROOT);
     expect(pack.code, pack.stderr).toBe(0);
-    const tarball = path.join(tmp, pack.stdout.trim().split('\n').at(-1)!);
+    const packed = (JSON.parse(pack.stdout) as { filename: string; files: { path: string }[] }[])[0]!;
+    const tarball = path.join(tmp, packed.filename);
     expect(fs.existsSync(tarball)).toBe(true);
+    // Only what the installed CLI needs (package.json "files"): the launcher, the compiled modules,
+    // the demo's model with its provenance and its 40 digits, and the README (LICENSE when there is one).
+    const files = packed.files.map((f) => f.path);
+    const shipped = /^(package\.json|README\.md|LICENSE(\.md)?|bin\/vitpath\.js|dist\/.+\.js|fixtures\/models\/digits-vit\.(onnx|json)|fixtures\/digits\/\d\/[^/]+\.png)$/;
+    expect(files.filter((f) => !shipped.test(f))).toEqual([]);
+    expect(files.filter((f) => f.startsWith('fixtures/digits/'))).toHaveLength(40);
+    for (const f of ['bin/vitpath.js', 'dist/cli/main.js', 'fixtures/models/digits-vit.onnx', 'fixtures/models/digits-vit.json', 'README.md']) expect(files).toContain(f);
     // Dependencies come from the npm cache that `npm ci` filled (the registry only on a miss);
     // the install scripts are not needed: the CPU build of ONNX Runtime ships in its package.
     const prefix = path.join(tmp, 'prefix');

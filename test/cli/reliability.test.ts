@@ -159,6 +159,35 @@ describe('a full disk while the run writes (simulated ENOSPC)', () => {
   }, 120_000);
 });
 
+describe('the searches, rules and pictures of trace-path go through the same run', () => {
+  const SEARCH = ['--search', 'beam', '--beam', '2', '--rule', 'gauss', '--steps', '2', '--plot-images', '1', '--threads', '1', '--provider', 'cpu', '--baselines', 'effect'];
+
+  it('a picture that cannot be written: exit 2, nothing of the run left but its progress log; --resume finishes; a plain rerun is refused', async () => {
+    const out = path.join(tmp, 'full-chart');
+    const r = await runVitpath(['trace-path', MODEL, ...IMAGES, ...SEARCH, '--limit', '2', '--out', out], {
+      cwd: tmp,
+      env: { NODE_OPTIONS: `--import ${FAIL_WRITES}`, VITPATH_TEST_ENOSPC: 'path-0\\.svg', VITPATH_TEST_ENOSPC_AFTER: '0' },
+    });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`cannot write ${path.join(out, 'path-0.svg')}: no space left on the device (ENOSPC)`);
+    expectNoStack(r);
+    // The CSVs and the other pictures written before it are removed again; the lock is released.
+    expect(fs.readdirSync(out).sort()).toEqual(['progress.jsonl']);
+    expect(imageLines(path.join(out, 'progress.jsonl'))).toBe(2);
+    const again = await vitpath('trace-path', MODEL, ...IMAGES, ...SEARCH, '--limit', '2', '--out', out, '--resume', '-q');
+    expect(again.code, again.stderr).toBe(0);
+    const report = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8'));
+    expect(report.results.settings).toMatchObject({ rule: 'gauss', steps: 2, search: { strategy: 'beam', beam: 2 } });
+    expect(report.results.summary.map((m: { method: string }) => m.method)).toEqual(['path', 'effect']);
+    for (const f of ['classes.svg', 'similarity.svg', 'ratios.svg', 'path-0.svg', 'path-0.vl.json']) expect(exists(out, f)).toBe(true);
+    expect(exists(out, LOCK_FILE)).toBe(false);
+    // The pictures are report files like the CSVs: without --force a new run refuses the folder.
+    const plain = await vitpath('trace-path', MODEL, ...IMAGES, ...SEARCH, '--limit', '2', '--out', out);
+    expect(plain.code).toBe(1);
+    expect(plain.stderr).toMatch(/--force/);
+  }, 240_000);
+});
+
 describe('the --out lock', () => {
   it('a folder held by a live run is refused (exit 2) with or without --force/--resume; a stale lock is taken over', async () => {
     const out = path.join(tmp, 'locked');

@@ -3,6 +3,7 @@
 import type { NeuronOracle } from './oracle.js';
 import { asQuadrature, type ImageContext, type StepsOrRule } from './pathSearch.js';
 import { argmax, mulberry32 } from './stats.js';
+import { layerIntegratedGradients } from './importance.js';
 
 export const BASELINES = ['activation', 'influence', 'ig-layer', 'random'] as const;
 export type BaselineName = (typeof BASELINES)[number];
@@ -74,53 +75,6 @@ export async function influencePaths(oracle: NeuronOracle, images: ImageContext[
  * reports them with the same rule) replaces the first layer's pass, which is the same computation.
  */
 export async function igLayerPaths(oracle: NeuronOracle, images: ImageContext[], steps: StepsOrRule, firstLayerGradSums?: Float64Array[]): Promise<number[][]> {
-  const q = asQuadrature(steps);
-  const m = q.steps;
-  const F = oracle.ffn;
-  const L = oracle.layers.length;
-  const n = images.length;
-  const al = q.alphas;
-  if (firstLayerGradSums && firstLayerGradSums.length !== n) throw new Error(`igLayerPaths: ${firstLayerGradSums.length} first-layer gradient sums for ${n} images`);
-  const l0 = firstLayerGradSums ? 1 : 0; // first layer evaluated here
-  // One evaluation covering the layers from l0 on: sample (l, i, k) at ((l - l0) * n + i) * m + k.
-  const S = (L - l0) * n * m;
-  const input = new Float32Array(S * oracle.inputSize);
-  const target = new Int32Array(S);
-  const scale: Float32Array[] = [];
-  const offset: Float32Array[] = [];
-  for (let l = 0; l < L; l++) {
-    scale.push(new Float32Array(S * F).fill(1));
-    offset.push(new Float32Array(S * F));
-  }
-  for (let l = l0; l < L; l++) {
-    for (let i = 0; i < n; i++) {
-      const im = images[i]!;
-      for (let k = 0; k < m; k++) {
-        const s = ((l - l0) * n + i) * m + k;
-        input.set(im.input, s * oracle.inputSize);
-        target[s] = im.target;
-        scale[l]!.fill(0, s * F, (s + 1) * F);
-        const row = offset[l]!.subarray(s * F, (s + 1) * F);
-        for (let j = 0; j < F; j++) row[j] = al[k]! * im.acts[l]![j]!;
-      }
-    }
-  }
-  const res = S > 0 ? await oracle.evaluate({ input, samples: S, scale, offset, target, grads: true }) : undefined;
-  return images.map((im, i) =>
-    oracle.layers.map((_, l) => {
-      let ig: Float64Array;
-      if (l < l0) ig = Float64Array.from(firstLayerGradSums![i]!);
-      else {
-        ig = new Float64Array(F);
-        const g = res!.grads![l]!;
-        for (let k = 0; k < m; k++) {
-          const base = (((l - l0) * n + i) * m + k) * F;
-          const ck = q.weights[k]!;
-          for (let j = 0; j < F; j++) ig[j]! += ck * g[base + j]!;
-        }
-      }
-      for (let j = 0; j < F; j++) ig[j] = im.acts[l]![j]! * ig[j]!;
-      return argmax(ig);
-    }),
-  );
+  const ig = await layerIntegratedGradients(oracle, images, steps, firstLayerGradSums);
+  return ig.map((layers) => layers.map((v) => argmax(v)));
 }

@@ -47,6 +47,8 @@ export interface EvalProgress {
 
 export interface EvalOptions {
   images: string;
+  /** Images already discovered and selected (a split of a larger source): used as given instead of reading `images`/`labels`/`limit`. */
+  source?: DataSource;
   labels?: string;
   limit?: number;
   /** Reference model to compare with. */
@@ -156,8 +158,8 @@ export function checkEvalOptions(o: EvalOptions): { batch: number; warmup: numbe
 
 /** The images of the source (limited), with a notice when some or all lack labels. */
 function selectImages(o: EvalOptions): { src: DataSource; items: DataItem[]; labelled: number } {
-  const src = discoverImages(o.images, { labels: o.labels });
-  const items = o.limit !== undefined ? src.items.slice(0, o.limit) : src.items;
+  const src = o.source ?? discoverImages(o.images, { labels: o.labels });
+  const items = o.limit !== undefined && !o.source ? src.items.slice(0, o.limit) : src.items;
   if (items.length === 0) throw badInput(`${o.images}: no images left after --limit; check that option.`);
   const labelled = items.filter((i) => i.label !== undefined).length;
   if (labelled === 0 && (o.minAccuracy !== undefined || o.maxDrop !== undefined)) {

@@ -1,0 +1,393 @@
+// The `prune` service: score the FFN neurons of a ViT on scoring images with one importance
+// criterion, decide what to remove (policy), cut it out of the stored model as one graph edit,
+// optionally distil the pruned model from the original (finetune), write it, and evaluate it
+// against the original on disjoint evaluation images with the shared eval service.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { loadModel, saveModel, sha256Hex, type LoadedModel } from '../onnx/model.js';
+import type { ModelProto } from '../onnx/proto.js';
+import { Graph } from '../onnx/graph.js';
+import { toNumbers } from '../onnx/tensor.js';
+import { locateVit } from '../vit/locate.js';
+import type { HeadChoice, LinearRef, ViTLayout } from '../vit/types.js';
+import { prepareLoaded } from './prepareModel.js';
+import { prepareVitModel, precisionNote } from './vitModel.js';
+import { OrtNeuronOracle } from './neuronOracle.js';
+import { buildContexts } from './traceCore.js';
+import { evaluateModels, metricRows, METRIC_COLUMNS } from './eval.js';
+import { COMMAND, pruneResultsSchema, type PruneResults } from './pruneSchema.js';
+import { defaultToken } from '../onnx/rewrite/intervene.js';
+import { CRITERIA, createImportance, needsImages, type Criterion, type FfnWeights, type NeuronScores } from '../analysis/importance.js';
+import type { ImageContext } from '../analysis/pathSearch.js';
+import { aggregateByClass } from '../analysis/classAggregate.js';
+import { quadrature, RULES, minSteps, type QuadratureRule } from '../analysis/quadrature.js';
+import { planFfn, type FfnDecision, type Scope } from '../prune/policy.js';
+import { applyPlan } from '../prune/apply.js';
+import { finetune, type FinetuneResult } from '../prune/finetune.js';
+import { checkLabelRange, describeSource, discoverImages, type DataItem, type DataSource } from '../data/sources.js';
+import { loadBatch } from '../data/dataset.js';
+import { inferPreprocess, type PreprocessOverrides, type PreprocessSpec } from '../data/preprocess.js';
+import type { ProviderChoice } from '../runtime/session.js';
+import { makeEnvelope, runtimeInfo, Stopwatch, type Envelope } from '../report/envelope.js';
+import { prepareOutDir, type OutDir } from '../report/outdir.js';
+import type { CsvRow } from '../report/csv.js';
+import { mulberry32 } from '../random.js';
+import { badInput, usageError } from '../errors.js';
+
+export { COMMAND };
+export const FILES = { report: 'report.json', removed: 'removed.csv', blocks: 'blocks.csv', metrics: 'eval.csv', model: 'model.onnx' } as const;
+export const DEFAULTS = { ffn: 0.5, roundTo: 8, scoreImages: 1000, steps: 20, rule: 'left' as QuadratureRule, seed: 0, batch: 32, warmup: 3, repeat: 20, kdTemperature: 2, lr: 1e-4, finetuneBatch: 32 } as const;
+
+export type PruneReport = Envelope<PruneResults>;
+
+export interface PruneProgress {
+  phase: 'score' | 'finetune' | 'evaluate';
+  done: number;
+  total: number;
+}
+
+export interface PruneOptions {
+  images: string;
+  labels?: string;
+  /** Separate evaluation images; otherwise --images is split (seeded) into scoring and evaluation images. */
+  evalImages?: string;
+  evalLabels?: string;
+  /** Scoring images taken from --images when splitting (default 1000, at most half of them). */
+  scoreImages?: number;
+  /** Use only the first N images of --images (before the split). */
+  limit?: number;
+  criterion?: Criterion;
+  ffn?: number;
+  scope?: Scope;
+  roundTo?: number;
+  exclude?: number[];
+  keepPathNeurons?: boolean;
+  fromTrace?: string;
+  steps?: number;
+  rule?: QuadratureRule;
+  seed?: number;
+  finetune?: number;
+  kdTemperature?: number;
+  lr?: number;
+  finetuneBatch?: number;
+  output?: string;
+  head?: HeadChoice;
+  preprocess?: PreprocessOverrides;
+  batch?: number;
+  latency?: boolean;
+  warmup?: number;
+  repeat?: number;
+  provider?: ProviderChoice;
+  deviceId?: number;
+  threads?: number;
+  out?: string;
+  save?: string;
+  force?: boolean;
+  reportOptions?: Record<string, unknown>;
+  notice?: (line: string) => void;
+  onProgress?: (e: PruneProgress) => void;
+}
+
+/** Options checked, defaults filled (usage errors, exit 1). */
+export function checkPruneOptions(o: PruneOptions) {
+  const criterion = o.criterion ?? 'path';
+  if (!CRITERIA.includes(criterion)) throw usageError(`unknown --criterion "${criterion}"; choose from ${CRITERIA.join(', ')}`);
+  const ffn = o.ffn ?? DEFAULTS.ffn;
+  if (!(ffn >= 0 && ffn < 1)) throw usageError(`--ffn is the fraction of FFN neurons to remove, from 0 up to (not including) 1 (got ${ffn})`);
+  const scope = o.scope ?? 'per-block';
+  if (scope !== 'per-block' && scope !== 'global') throw usageError(`--scope is per-block or global (got "${scope}")`);
+  const rule = o.rule ?? DEFAULTS.rule;
+  if (!RULES.includes(rule)) throw usageError(`unknown --rule "${rule}"; choose from ${RULES.join(', ')}`);
+  const steps = o.steps ?? DEFAULTS.steps;
+  if (!Number.isInteger(steps) || steps < minSteps(rule)) throw usageError(`--steps must be an integer of at least ${minSteps(rule)} for --rule ${rule} (got ${steps})`);
+  const finetuneSteps = o.finetune ?? 0;
+  if (!Number.isInteger(finetuneSteps) || finetuneSteps < 0) throw usageError(`--finetune is a number of steps, 0 or more (got ${finetuneSteps})`);
+  const kdTemperature = o.kdTemperature ?? DEFAULTS.kdTemperature;
+  if (!(kdTemperature > 0)) throw usageError(`--kd-temperature must be positive (got ${kdTemperature})`);
+  if (o.fromTrace !== undefined && criterion !== 'path' && !o.keepPathNeurons) throw usageError('--from-trace gives paths: use it with --criterion path or --keep-path-neurons');
+  const scoreImages = o.scoreImages ?? DEFAULTS.scoreImages;
+  if (!Number.isInteger(scoreImages) || scoreImages < 1) throw usageError(`--score-images must be a positive integer (got ${scoreImages})`);
+  return {
+    criterion,
+    ffn,
+    scope,
+    roundTo: o.roundTo ?? DEFAULTS.roundTo,
+    exclude: o.exclude ?? [],
+    keepPathNeurons: Boolean(o.keepPathNeurons),
+    steps,
+    rule,
+    seed: o.seed ?? DEFAULTS.seed,
+    finetune: finetuneSteps,
+    kdTemperature,
+    lr: o.lr ?? DEFAULTS.lr,
+    finetuneBatch: o.finetuneBatch ?? DEFAULTS.finetuneBatch,
+    batch: o.batch ?? DEFAULTS.batch,
+    scoreImages,
+  };
+}
+
+/** Seeded split of `items` into scoring images (`count`, at most half) and evaluation images (the rest), each in source order. */
+export function splitItems<T>(items: readonly T[], count: number, seed: number): { score: T[]; evaluate: T[] } {
+  const n = items.length;
+  const k = Math.min(count, Math.floor(n / 2));
+  const order = Array.from({ length: n }, (_, i) => i);
+  const rnd = mulberry32(seed ^ 0x5eed);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rnd() * (i + 1));
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  const pick = new Set(order.slice(0, k));
+  return { score: items.filter((_, i) => pick.has(i)), evaluate: items.filter((_, i) => !pick.has(i)) };
+}
+
+/** A linear's weight as [in, out] float32 (transposed for Gemm with transB). */
+function weightInOut(g: Graph, lin: LinearRef): Float32Array {
+  const v = g.constantValue(lin.weight);
+  if (!v) throw badInput(`weight "${lin.weight}" is not a constant`);
+  const w = Float32Array.from(toNumbers(v));
+  if (!(lin.kind === 'gemm' && lin.transB)) return w;
+  const [O, I] = [lin.outFeatures, lin.inFeatures];
+  const t = new Float32Array(I * O);
+  for (let o = 0; o < O; o++) for (let i = 0; i < I; i++) t[i * O + o] = w[o * I + i]!;
+  return t;
+}
+
+export function ffnWeights(model: ModelProto, layout: ViTLayout): FfnWeights[] {
+  const g = new Graph(model);
+  return layout.blocks.map((b) => ({ fc1: weightInOut(g, b.fc1), fc1In: b.fc1.inFeatures, fc2: weightInOut(g, b.fc2), fc2Out: b.fc2.outFeatures, ffn: b.fc1.outFeatures }));
+}
+
+function parameterCount(model: ModelProto): number {
+  return model.graph!.initializer.reduce((s, t) => s + t.dims.reduce((x, d) => x * Number(d), 1), 0);
+}
+
+function ffnMacs(layout: ViTLayout): number {
+  return layout.blocks.reduce((s, b) => s + layout.facts.tokens * (b.fc1.inFeatures * b.fc1.outFeatures + b.fc2.inFeatures * b.fc2.outFeatures), 0);
+}
+
+interface TracedPaths {
+  paths: number[][];
+  targets: number[];
+}
+
+/** Paths of a trace-path run (report.json): the same model, all its blocks. */
+export function readTrace(dir: string, sha256: string, blocks: number): TracedPaths {
+  const file = path.join(dir, 'report.json');
+  let rep: { command?: string; model?: { sha256?: string }; results?: { settings?: { layers?: number[] }; images?: { target: number; methods: { method: string; path: number[] }[] }[] } };
+  try {
+    rep = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw badInput(`--from-trace ${dir}: cannot read ${file} (${(e as Error).message}); pass the --out folder of a finished trace-path run.`);
+  }
+  if (rep.command !== 'trace-path' || !rep.results?.images) throw badInput(`--from-trace ${dir}: ${file} is not a trace-path report.`);
+  if (rep.model?.sha256 !== sha256) throw badInput(`--from-trace ${dir}: that run traced a different model (sha256 ${rep.model?.sha256?.slice(0, 12)}...); trace this model first or drop --from-trace.`);
+  const layers = rep.results.settings?.layers ?? [];
+  if (layers.length !== blocks || layers.some((l, i) => l !== i)) throw badInput(`--from-trace ${dir}: the run traced blocks ${layers.join(',')}; prune needs paths through every block (0..${blocks - 1}); rerun trace-path without --layers.`);
+  const paths: number[][] = [];
+  const targets: number[] = [];
+  for (const im of rep.results.images) {
+    const p = im.methods.find((m) => m.method === 'path');
+    if (!p) continue;
+    paths.push(p.path);
+    targets.push(im.target);
+  }
+  if (paths.length === 0) throw badInput(`--from-trace ${dir}: the run holds no paths.`);
+  return { paths, targets };
+}
+
+export interface PruneOutcome {
+  report: PruneReport;
+  outDir: OutDir;
+  decision: FfnDecision;
+  scores: NeuronScores;
+}
+
+export async function runPrune(modelPath: string, o: PruneOptions): Promise<PruneOutcome> {
+  const c = checkPruneOptions(o);
+  const clock = new Stopwatch();
+  const stored = await clock.time('load', () => loadModel(modelPath));
+  const original: ModelProto = stored.proto;
+  const { loaded: prepped } = await clock.time('prepare', () => prepareLoaded({ ...stored, proto: original }, { label: modelPath, notice: o.notice }));
+  const { loaded, layout } = await clock.time('locate', () => prepareVitModel(prepped, { output: o.output, head: o.head }));
+  const note = precisionNote(layout);
+  if (note) o.notice?.(note);
+  const storedLayout = locateVit(original, { output: o.output, label: modelPath });
+  const L = layout.blocks.length;
+  if (storedLayout.blocks.length !== L) throw new Error('prune: the prepared and stored layouts disagree');
+  const widths = storedLayout.blocks.map((b) => b.fc1.outFeatures);
+  for (const b of c.exclude) if (!Number.isInteger(b) || b < 0 || b >= L) throw usageError(`--exclude ${b}: the model has blocks 0..${L - 1}`);
+
+  // ---- images: scoring and evaluation, disjoint ----
+  const source = discoverImages(o.images, { labels: o.labels });
+  checkLabelRange(source, layout.facts.numClasses);
+  const all = o.limit !== undefined ? source.items.slice(0, o.limit) : source.items;
+  let scoreItems: DataItem[];
+  let evalSource: DataSource;
+  let split: string;
+  if (o.evalImages !== undefined) {
+    scoreItems = all.slice(0, c.scoreImages);
+    const ev = discoverImages(o.evalImages, { labels: o.evalLabels });
+    checkLabelRange(ev, layout.facts.numClasses);
+    const scored = new Set(scoreItems.map((i) => (i.path ?? `${i.idx?.file}#${i.idx?.index}`)));
+    const overlap = ev.items.filter((i) => scored.has(i.path ?? `${i.idx?.file}#${i.idx?.index}`)).length;
+    if (overlap) throw badInput(`--eval-images ${o.evalImages} shares ${overlap} image(s) with the scoring images from --images; scoring and evaluation images must be disjoint.`);
+    evalSource = ev;
+    split = `scoring: the first ${scoreItems.length} images of --images; evaluation: --eval-images`;
+  } else {
+    if (all.length < 2) throw badInput(`${o.images}: ${all.length} image(s); prune splits --images into scoring and evaluation images and needs at least 2 (or pass --eval-images).`);
+    const s = splitItems(all, c.scoreImages, c.seed);
+    scoreItems = s.score;
+    evalSource = { ...source, items: s.evaluate };
+    split = `seeded split of --images (seed ${c.seed}): ${s.score.length} scoring, ${s.evaluate.length} evaluation images`;
+  }
+  const spec = inferPreprocess(layout.inputDims, o.preprocess);
+  const out = prepareOutDir({ command: COMMAND, out: o.out, force: o.force }, o.save ? [FILES.report, FILES.removed, FILES.blocks, FILES.metrics] : Object.values(FILES));
+  const modelOut = o.save ? path.resolve(o.save) : out.path(FILES.model);
+  if (o.save && fs.existsSync(modelOut) && !o.force) throw usageError(`${o.save} already exists; pass --force to overwrite it or choose another --save path.`);
+  if (path.resolve(modelOut) === path.resolve(modelPath)) throw usageError(`the pruned model would overwrite its input ${modelPath}; choose another --save path or --out folder.`);
+
+  // ---- scores ----
+  const tScore = performance.now();
+  const traced = o.fromTrace !== undefined ? readTrace(o.fromTrace, stored.sha256, L) : undefined;
+  const wantPaths = c.keepPathNeurons && !traced;
+  const needOracle = (needsImages(c.criterion) && !(c.criterion === 'path' && traced)) || wantPaths;
+  let images: ImageContext[] | undefined;
+  let oracle: OrtNeuronOracle | undefined;
+  let provider: 'cpu' | 'cuda' | 'webgpu' = 'cpu';
+  const layers = Array.from({ length: L }, (_, i) => i);
+  const weights = ffnWeights(loaded.proto, layout);
+  try {
+    if (needOracle) {
+      if (new Set(widths).size !== 1) throw usageError(`${modelPath}: its blocks have different FFN widths (${widths.join(', ')}); criterion ${c.criterion} reads every block's neurons at once and needs equal widths — use --criterion magnitude or random on an already pruned model.`);
+      oracle = await clock.time('build', () =>
+        OrtNeuronOracle.create(loaded, layout, { layers, token: defaultToken(layout), objective: 'prob', provider: o.provider ?? 'auto', deviceId: o.deviceId, threads: o.threads, notice: o.notice }),
+      );
+      provider = oracle.provider;
+      images = [];
+      for (let s = 0; s < scoreItems.length; s += c.batch) {
+        const part = scoreItems.slice(s, s + c.batch);
+        const input = await loadBatch(part, spec);
+        const { ctxs } = await buildContexts(oracle, { input, ids: part.map((p) => p.id), labels: part.map((p) => p.label ?? null) }, 'auto', 'prob');
+        images.push(...ctxs);
+      }
+    }
+    const importance = createImportance({ layers, widths, oracle, images, weights, tracedPaths: traced });
+    const rule = quadrature(c.rule, c.steps);
+    const progress = (done: number, total: number) => o.onProgress?.({ phase: 'score', done, total });
+    const scores = await clock.time('score', () => importance.score(c.criterion, { steps: rule, seed: c.seed, chunk: c.batch, onProgress: progress }));
+    let pathInfo = scores.paths ?? traced;
+    if (c.keepPathNeurons && !pathInfo) pathInfo = (await clock.time('paths', () => importance.score('path', { steps: rule, chunk: c.batch, onProgress: progress }))).paths;
+    const protect = new Map<number, Set<number>>();
+    if (c.keepPathNeurons && pathInfo) {
+      const agg = aggregateByClass(pathInfo.paths, pathInfo.targets, layout.facts.numClasses, L, Math.max(...widths));
+      for (const pref of agg.preferred) pref?.forEach((j, l) => {
+        if (!protect.has(l)) protect.set(l, new Set());
+        protect.get(l)!.add(j);
+      });
+    }
+    const scoreMs = performance.now() - tScore;
+
+    // ---- plan and cut ----
+    const decision = planFfn(scores.scores, { fraction: c.ffn, scope: c.scope, roundTo: c.roundTo, exclude: c.exclude, protect });
+    let pruned = await clock.time('prune', () => applyPlan(original, storedLayout, { ffn: decision.keep }));
+    let ft: FinetuneResult | null = null;
+    await oracle?.release();
+    oracle = undefined;
+    if (c.finetune > 0) {
+      ft = await clock.time('finetune', () =>
+        finetune({
+          teacher: loaded.proto,
+          student: pruned,
+          layout,
+          items: scoreItems,
+          spec,
+          steps: c.finetune,
+          temperature: c.kdTemperature,
+          lr: c.lr,
+          batch: c.finetuneBatch,
+          seed: c.seed,
+          provider: o.provider ?? 'auto',
+          threads: o.threads,
+          label: modelPath,
+          onStep: (done) => o.onProgress?.({ phase: 'finetune', done, total: c.finetune }),
+        }),
+      );
+      pruned = ft.model;
+    }
+    const prunedLayout = locateVit(pruned, { output: o.output, label: `${modelPath} (pruned)` });
+
+    // ---- write the model, evaluate it against the original ----
+    await clock.time('save', () => saveModel(pruned, modelOut, { force: true }));
+    const saved = loadModel(modelOut);
+    o.onProgress?.({ phase: 'evaluate', done: 0, total: evalSource.items.length });
+    const ev = await clock.time('evaluate', () =>
+      evaluateModels(modelOut, {
+        images: evalSource.input,
+        source: evalSource,
+        compare: modelPath,
+        output: o.output,
+        compareOutput: o.output,
+        preprocess: o.preprocess,
+        batch: c.batch,
+        latency: o.latency,
+        warmup: o.warmup,
+        repeat: o.repeat,
+        runtime: { provider: o.provider, deviceId: o.deviceId, threads: o.threads, notice: o.notice },
+        notice: o.notice,
+        onProgress: (e) => {
+          if (e.phase === 'images') o.onProgress?.({ phase: 'evaluate', done: e.done, total: e.total });
+        },
+      }),
+    );
+    const evalReport = ev.report;
+    if (!needOracle) provider = evalReport.runtime?.used ?? 'cpu';
+
+    const results: PruneResults = {
+      criterion: c.criterion,
+      policy: { ffn: c.ffn, scope: c.scope, roundTo: c.roundTo, exclude: c.exclude, keepPathNeurons: c.keepPathNeurons },
+      scoring: {
+        images: scores.images,
+        source: needsImages(c.criterion) || c.keepPathNeurons ? (describeSource({ ...source, items: scoreItems }) as Record<string, never>) : null,
+        split,
+        steps: c.steps,
+        rule: c.rule,
+        seed: c.seed,
+        fromTrace: o.fromTrace ?? null,
+        protectedNeurons: [...protect.values()].reduce((s, p) => s + p.size, 0),
+        ms: scoreMs,
+      },
+      blocks: storedLayout.blocks.map((b) => ({ block: b.index, ffnBefore: b.fc1.outFeatures, ffnAfter: decision.keep.get(b.index)!.length, protected: protect.get(b.index)?.size ?? 0 })),
+      ffn: { before: decision.before, after: decision.after, removedFraction: decision.before ? (decision.before - decision.after) / decision.before : 0 },
+      parameters: { before: parameterCount(original), after: parameterCount(pruned) },
+      ffnMacsPerImage: { before: ffnMacs(storedLayout), after: ffnMacs(prunedLayout) },
+      output: { path: o.save ?? path.relative(process.cwd(), modelOut), sha256: saved.sha256, bytes: saved.sizeBytes, layout: prunedLayout as never },
+      finetune: ft ? { steps: c.finetune, temperature: c.kdTemperature, lr: c.lr, batch: c.finetuneBatch, loss: ft.loss, ms: ft.ms } : null,
+      evaluation: evalReport.results,
+    };
+    const report = makeEnvelope(
+      {
+        command: COMMAND,
+        options: o.reportOptions ?? { ...c, images: o.images, evalImages: o.evalImages, fromTrace: o.fromTrace, output: o.output, save: o.save },
+        model: { path: modelPath, sha256: stored.sha256, layout: storedLayout as never },
+        runtime: runtimeInfo({ provider }, { provider: o.provider, deviceId: o.deviceId, threads: o.threads }, 'thread'),
+        timings: clock.finish(),
+        results,
+      },
+      pruneResultsSchema,
+    );
+    out.writeCsv(FILES.removed, removedRows(decision), ['block', 'kind', 'index', 'score']);
+    out.writeCsv(FILES.blocks, results.blocks.map((b) => ({ block: b.block, ffn_before: b.ffnBefore, ffn_after: b.ffnAfter, protected: b.protected })), ['block', 'ffn_before', 'ffn_after', 'protected']);
+    out.writeCsv(FILES.metrics, metricRows(evalReport.results), METRIC_COLUMNS);
+    out.writeJson(FILES.report, report);
+    return { report, outDir: out, decision, scores };
+  } finally {
+    await oracle?.release();
+  }
+}
+
+export function removedRows(d: FfnDecision): CsvRow[] {
+  return d.removed.map((r) => ({ block: r.block, kind: 'ffn', index: r.index, score: r.score }));
+}
+
+void sha256Hex;
+export type { LoadedModel, PreprocessSpec };

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { loadModel, saveModel, sha256Hex, type LoadedModel } from '../onnx/model.js';
 import type { ModelProto } from '../onnx/proto.js';
 import { Graph } from '../onnx/graph.js';
+import { modelFacts } from '../onnx/facts.js';
 import { toNumbers } from '../onnx/tensor.js';
 import { locateVit } from '../vit/locate.js';
 import type { HeadChoice, LinearRef, ViTLayout } from '../vit/types.js';
@@ -157,8 +158,9 @@ export function ffnWeights(model: ModelProto, layout: ViTLayout): FfnWeights[] {
   return layout.blocks.map((b) => ({ fc1: weightInOut(g, b.fc1), fc1In: b.fc1.inFeatures, fc2: weightInOut(g, b.fc2), fc2Out: b.fc2.outFeatures, ffn: b.fc1.outFeatures }));
 }
 
+/** Weights as the eval service counts them (modelFacts: float/integer initializers of 2+ elements). */
 function parameterCount(model: ModelProto): number {
-  return model.graph!.initializer.reduce((s, t) => s + t.dims.reduce((x, d) => x * Number(d), 1), 0);
+  return modelFacts(model).parameters;
 }
 
 function ffnMacs(layout: ViTLayout): number {

@@ -4,7 +4,7 @@
 // against the original on disjoint evaluation images with the shared eval service.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadModel, saveModel, sha256Hex, type LoadedModel } from '../onnx/model.js';
+import { loadModel, saveModel, type LoadedModel } from '../onnx/model.js';
 import type { ModelProto } from '../onnx/proto.js';
 import { Graph } from '../onnx/graph.js';
 import { modelFacts } from '../onnx/facts.js';
@@ -204,22 +204,33 @@ export interface PruneOutcome {
   scores: NeuronScores;
 }
 
-export async function runPrune(modelPath: string, o: PruneOptions): Promise<PruneOutcome> {
-  const c = checkPruneOptions(o);
-  const clock = new Stopwatch();
+/** The model and images a prune run works on: the stored graph and its layout, the analysed graph, the split. */
+export interface PruneInputs {
+  stored: LoadedModel;
+  /** The model as vitpath analyses it (prepared, float32) and its layout. */
+  loaded: LoadedModel;
+  layout: ViTLayout;
+  /** The layout of the stored graph (what is cut). */
+  storedLayout: ViTLayout;
+  widths: number[];
+  source: DataSource;
+  scoreItems: DataItem[];
+  evalSource: DataSource;
+  split: string;
+  spec: PreprocessSpec;
+}
+
+export async function openPruneInputs(modelPath: string, o: PruneOptions, c: ReturnType<typeof checkPruneOptions>, clock: Stopwatch): Promise<PruneInputs> {
   const stored = await clock.time('load', () => loadModel(modelPath));
-  const original: ModelProto = stored.proto;
-  const { loaded: prepped } = await clock.time('prepare', () => prepareLoaded({ ...stored, proto: original }, { label: modelPath, notice: o.notice }));
+  const { loaded: prepped } = await clock.time('prepare', () => prepareLoaded(stored, { label: modelPath, notice: o.notice }));
   const { loaded, layout } = await clock.time('locate', () => prepareVitModel(prepped, { output: o.output, head: o.head }));
   const note = precisionNote(layout);
   if (note) o.notice?.(note);
-  const storedLayout = locateVit(original, { output: o.output, label: modelPath });
+  const storedLayout = locateVit(stored.proto, { output: o.output, label: modelPath });
   const L = layout.blocks.length;
   if (storedLayout.blocks.length !== L) throw new Error('prune: the prepared and stored layouts disagree');
   const widths = storedLayout.blocks.map((b) => b.fc1.outFeatures);
   for (const b of c.exclude) if (!Number.isInteger(b) || b < 0 || b >= L) throw usageError(`--exclude ${b}: the model has blocks 0..${L - 1}`);
-
-  // ---- images: scoring and evaluation, disjoint ----
   const source = discoverImages(o.images, { labels: o.labels });
   checkLabelRange(source, layout.facts.numClasses);
   const all = o.limit !== undefined ? source.items.slice(0, o.limit) : source.items;
@@ -230,45 +241,55 @@ export async function runPrune(modelPath: string, o: PruneOptions): Promise<Prun
     scoreItems = all.slice(0, c.scoreImages);
     const ev = discoverImages(o.evalImages, { labels: o.evalLabels });
     checkLabelRange(ev, layout.facts.numClasses);
-    const scored = new Set(scoreItems.map((i) => (i.path ?? `${i.idx?.file}#${i.idx?.index}`)));
-    const overlap = ev.items.filter((i) => scored.has(i.path ?? `${i.idx?.file}#${i.idx?.index}`)).length;
+    const key = (i: DataItem) => i.path ?? `${i.idx?.file}#${i.idx?.index}`;
+    const scored = new Set(scoreItems.map(key));
+    const overlap = ev.items.filter((i) => scored.has(key(i))).length;
     if (overlap) throw badInput(`--eval-images ${o.evalImages} shares ${overlap} image(s) with the scoring images from --images; scoring and evaluation images must be disjoint.`);
     evalSource = ev;
     split = `scoring: the first ${scoreItems.length} images of --images; evaluation: --eval-images`;
   } else {
     if (all.length < 2) throw badInput(`${o.images}: ${all.length} image(s); prune splits --images into scoring and evaluation images and needs at least 2 (or pass --eval-images).`);
-    const s = splitItems(all, c.scoreImages, c.seed);
-    scoreItems = s.score;
-    evalSource = { ...source, items: s.evaluate };
-    split = `seeded split of --images (seed ${c.seed}): ${s.score.length} scoring, ${s.evaluate.length} evaluation images`;
+    const sp = splitItems(all, c.scoreImages, c.seed);
+    scoreItems = sp.score;
+    evalSource = { ...source, items: sp.evaluate };
+    split = `seeded split of --images (seed ${c.seed}): ${sp.score.length} scoring, ${sp.evaluate.length} evaluation images`;
   }
   const spec = inferPreprocess(layout.inputDims, o.preprocess);
-  const out = prepareOutDir({ command: COMMAND, out: o.out, force: o.force }, o.save ? [FILES.report, FILES.removed, FILES.blocks, FILES.metrics] : Object.values(FILES));
-  const modelOut = o.save ? path.resolve(o.save) : out.path(FILES.model);
-  if (o.save && fs.existsSync(modelOut) && !o.force) throw usageError(`${o.save} already exists; pass --force to overwrite it or choose another --save path.`);
-  if (path.resolve(modelOut) === path.resolve(modelPath)) throw usageError(`the pruned model would overwrite its input ${modelPath}; choose another --save path or --out folder.`);
+  return { stored, loaded, layout, storedLayout, widths, source, scoreItems, evalSource, split, spec };
+}
 
-  // ---- scores ----
-  const tScore = performance.now();
+export interface Scored {
+  scores: Map<Criterion, NeuronScores>;
+  /** Block -> neurons on a class's preferred path (empty without --keep-path-neurons). */
+  protect: Map<number, Set<number>>;
+  /** Images scored (0 when no criterion needs images). */
+  images: number;
+  provider: 'cpu' | 'cuda' | 'webgpu' | null;
+  ms: number;
+}
+
+/** Scores of every criterion asked for (one oracle, one clean pass of the scoring images), and the protected path neurons. */
+export async function scoreForPrune(inp: PruneInputs, criteria: readonly Criterion[], o: PruneOptions, c: ReturnType<typeof checkPruneOptions>, clock: Stopwatch): Promise<Scored> {
+  const t0 = performance.now();
+  const { layout, widths, stored } = inp;
+  const L = layout.blocks.length;
   const traced = o.fromTrace !== undefined ? readTrace(o.fromTrace, stored.sha256, L) : undefined;
   const wantPaths = c.keepPathNeurons && !traced;
-  const needOracle = (needsImages(c.criterion) && !(c.criterion === 'path' && traced)) || wantPaths;
+  const needOracle = criteria.some((k) => needsImages(k) && !(k === 'path' && traced)) || wantPaths;
   let images: ImageContext[] | undefined;
   let oracle: OrtNeuronOracle | undefined;
-  let provider: 'cpu' | 'cuda' | 'webgpu' = 'cpu';
   const layers = Array.from({ length: L }, (_, i) => i);
-  const weights = ffnWeights(loaded.proto, layout);
+  const weights = ffnWeights(inp.loaded.proto, layout);
   try {
     if (needOracle) {
-      if (new Set(widths).size !== 1) throw usageError(`${modelPath}: its blocks have different FFN widths (${widths.join(', ')}); criterion ${c.criterion} reads every block's neurons at once and needs equal widths — use --criterion magnitude or random on an already pruned model.`);
+      if (new Set(widths).size !== 1) throw usageError(`${o.images ? stored.path : ''}: its blocks have different FFN widths (${widths.join(', ')}); the image criteria read every block's neurons at once and need equal widths — use --criterion magnitude or random on an already pruned model.`);
       oracle = await clock.time('build', () =>
-        OrtNeuronOracle.create(loaded, layout, { layers, token: defaultToken(layout), objective: 'prob', provider: o.provider ?? 'auto', deviceId: o.deviceId, threads: o.threads, notice: o.notice }),
+        OrtNeuronOracle.create(inp.loaded, layout, { layers, token: defaultToken(layout), objective: 'prob', provider: o.provider ?? 'auto', deviceId: o.deviceId, threads: o.threads, notice: o.notice }),
       );
-      provider = oracle.provider;
       images = [];
-      for (let s = 0; s < scoreItems.length; s += c.batch) {
-        const part = scoreItems.slice(s, s + c.batch);
-        const input = await loadBatch(part, spec);
+      for (let s = 0; s < inp.scoreItems.length; s += c.batch) {
+        const part = inp.scoreItems.slice(s, s + c.batch);
+        const input = await loadBatch(part, inp.spec);
         const { ctxs } = await buildContexts(oracle, { input, ids: part.map((p) => p.id), labels: part.map((p) => p.label ?? null) }, 'auto', 'prob');
         images.push(...ctxs);
       }
@@ -276,8 +297,9 @@ export async function runPrune(modelPath: string, o: PruneOptions): Promise<Prun
     const importance = createImportance({ layers, widths, oracle, images, weights, tracedPaths: traced });
     const rule = quadrature(c.rule, c.steps);
     const progress = (done: number, total: number) => o.onProgress?.({ phase: 'score', done, total });
-    const scores = await clock.time('score', () => importance.score(c.criterion, { steps: rule, seed: c.seed, chunk: c.batch, onProgress: progress }));
-    let pathInfo = scores.paths ?? traced;
+    const scores = new Map<Criterion, NeuronScores>();
+    for (const k of criteria) scores.set(k, await clock.time(`score.${k}`, () => importance.score(k, { steps: rule, seed: c.seed, chunk: c.batch, onProgress: progress })));
+    let pathInfo = scores.get('path')?.paths ?? traced;
     if (c.keepPathNeurons && !pathInfo) pathInfo = (await clock.time('paths', () => importance.score('path', { steps: rule, chunk: c.batch, onProgress: progress }))).paths;
     const protect = new Map<number, Set<number>>();
     if (c.keepPathNeurons && pathInfo) {
@@ -287,109 +309,120 @@ export async function runPrune(modelPath: string, o: PruneOptions): Promise<Prun
         protect.get(l)!.add(j);
       });
     }
-    const scoreMs = performance.now() - tScore;
-
-    // ---- plan and cut ----
-    const decision = planFfn(scores.scores, { fraction: c.ffn, scope: c.scope, roundTo: c.roundTo, exclude: c.exclude, protect });
-    let pruned = await clock.time('prune', () => applyPlan(original, storedLayout, { ffn: decision.keep }));
-    let ft: FinetuneResult | null = null;
-    await oracle?.release();
-    oracle = undefined;
-    if (c.finetune > 0) {
-      ft = await clock.time('finetune', () =>
-        finetune({
-          teacher: loaded.proto,
-          student: pruned,
-          layout,
-          items: scoreItems,
-          spec,
-          steps: c.finetune,
-          temperature: c.kdTemperature,
-          lr: c.lr,
-          batch: c.finetuneBatch,
-          seed: c.seed,
-          provider: o.provider ?? 'auto',
-          threads: o.threads,
-          label: modelPath,
-          onStep: (done) => o.onProgress?.({ phase: 'finetune', done, total: c.finetune }),
-        }),
-      );
-      pruned = ft.model;
-    }
-    const prunedLayout = locateVit(pruned, { output: o.output, label: `${modelPath} (pruned)` });
-
-    // ---- write the model, evaluate it against the original ----
-    await clock.time('save', () => saveModel(pruned, modelOut, { force: true }));
-    const saved = loadModel(modelOut);
-    o.onProgress?.({ phase: 'evaluate', done: 0, total: evalSource.items.length });
-    const ev = await clock.time('evaluate', () =>
-      evaluateModels(modelOut, {
-        images: evalSource.input,
-        source: evalSource,
-        compare: modelPath,
-        output: o.output,
-        compareOutput: o.output,
-        preprocess: o.preprocess,
-        batch: c.batch,
-        latency: o.latency,
-        warmup: o.warmup,
-        repeat: o.repeat,
-        runtime: { provider: o.provider, deviceId: o.deviceId, threads: o.threads, notice: o.notice },
-        notice: o.notice,
-        onProgress: (e) => {
-          if (e.phase === 'images') o.onProgress?.({ phase: 'evaluate', done: e.done, total: e.total });
-        },
-      }),
-    );
-    const evalReport = ev.report;
-    if (!needOracle) provider = evalReport.runtime?.used ?? 'cpu';
-
-    const results: PruneResults = {
-      criterion: c.criterion,
-      policy: { ffn: c.ffn, scope: c.scope, roundTo: c.roundTo, exclude: c.exclude, keepPathNeurons: c.keepPathNeurons },
-      scoring: {
-        images: scores.images,
-        source: needsImages(c.criterion) || c.keepPathNeurons ? (describeSource({ ...source, items: scoreItems }) as Record<string, never>) : null,
-        split,
-        steps: c.steps,
-        rule: c.rule,
-        seed: c.seed,
-        fromTrace: o.fromTrace ?? null,
-        protectedNeurons: [...protect.values()].reduce((s, p) => s + p.size, 0),
-        ms: scoreMs,
-      },
-      blocks: storedLayout.blocks.map((b) => ({ block: b.index, ffnBefore: b.fc1.outFeatures, ffnAfter: decision.keep.get(b.index)!.length, protected: protect.get(b.index)?.size ?? 0 })),
-      ffn: { before: decision.before, after: decision.after, removedFraction: decision.before ? (decision.before - decision.after) / decision.before : 0 },
-      parameters: { before: parameterCount(original), after: parameterCount(pruned) },
-      ffnMacsPerImage: { before: ffnMacs(storedLayout), after: ffnMacs(prunedLayout) },
-      output: { path: o.save ?? path.relative(process.cwd(), modelOut), sha256: saved.sha256, bytes: saved.sizeBytes, layout: prunedLayout as never },
-      finetune: ft ? { steps: c.finetune, temperature: c.kdTemperature, lr: c.lr, batch: c.finetuneBatch, loss: ft.loss, ms: ft.ms } : null,
-      evaluation: evalReport.results,
-    };
-    const report = makeEnvelope(
-      {
-        command: COMMAND,
-        options: o.reportOptions ?? { ...c, images: o.images, evalImages: o.evalImages, fromTrace: o.fromTrace, output: o.output, save: o.save },
-        model: { path: modelPath, sha256: stored.sha256, layout: storedLayout as never },
-        runtime: runtimeInfo({ provider }, { provider: o.provider, deviceId: o.deviceId, threads: o.threads }, 'thread'),
-        timings: clock.finish(),
-        results,
-      },
-      pruneResultsSchema,
-    );
-    out.writeCsv(FILES.removed, removedRows(decision), ['block', 'kind', 'index', 'score']);
-    out.writeCsv(FILES.blocks, results.blocks.map((b) => ({ block: b.block, ffn_before: b.ffnBefore, ffn_after: b.ffnAfter, protected: b.protected })), ['block', 'ffn_before', 'ffn_after', 'protected']);
-    out.writeCsv(FILES.metrics, metricRows(evalReport.results), METRIC_COLUMNS);
-    out.writeJson(FILES.report, report);
-    return { report, outDir: out, decision, scores };
+    const provider = oracle ? oracle.provider : null;
+    return { scores, protect, images: images?.length ?? 0, provider, ms: performance.now() - t0 };
   } finally {
     await oracle?.release();
   }
+}
+
+export async function runPrune(modelPath: string, o: PruneOptions): Promise<PruneOutcome> {
+  const c = checkPruneOptions(o);
+  const clock = new Stopwatch();
+  const inp = await openPruneInputs(modelPath, o, c, clock);
+  const { stored, loaded, layout, storedLayout, scoreItems, evalSource, split, spec, source } = inp;
+  const original = stored.proto;
+  const out = prepareOutDir({ command: COMMAND, out: o.out, force: o.force }, o.save ? [FILES.report, FILES.removed, FILES.blocks, FILES.metrics] : Object.values(FILES));
+  const modelOut = o.save ? path.resolve(o.save) : out.path(FILES.model);
+  if (o.save && fs.existsSync(modelOut) && !o.force) throw usageError(`${o.save} already exists; pass --force to overwrite it or choose another --save path.`);
+  if (path.resolve(modelOut) === path.resolve(modelPath)) throw usageError(`the pruned model would overwrite its input ${modelPath}; choose another --save path or --out folder.`);
+
+  const scored = await scoreForPrune(inp, [c.criterion], o, c, clock);
+  const scores = scored.scores.get(c.criterion)!;
+  const protect = scored.protect;
+  const decision = planFfn(scores.scores, { fraction: c.ffn, scope: c.scope, roundTo: c.roundTo, exclude: c.exclude, protect });
+  let pruned = await clock.time('prune', () => applyPlan(original, storedLayout, { ffn: decision.keep }));
+  let ft: FinetuneResult | null = null;
+  if (c.finetune > 0) {
+    ft = await clock.time('finetune', () =>
+      finetune({
+        teacher: loaded.proto,
+        student: pruned,
+        layout,
+        items: scoreItems,
+        spec,
+        steps: c.finetune,
+        temperature: c.kdTemperature,
+        lr: c.lr,
+        batch: c.finetuneBatch,
+        seed: c.seed,
+        provider: o.provider ?? 'auto',
+        threads: o.threads,
+        label: modelPath,
+        onStep: (done) => o.onProgress?.({ phase: 'finetune', done, total: c.finetune }),
+      }),
+    );
+    pruned = ft.model;
+  }
+  const prunedLayout = locateVit(pruned, { output: o.output, label: `${modelPath} (pruned)` });
+
+  // ---- write the model, evaluate it against the original ----
+  await clock.time('save', () => saveModel(pruned, modelOut, { force: true }));
+  const saved = loadModel(modelOut);
+  o.onProgress?.({ phase: 'evaluate', done: 0, total: evalSource.items.length });
+  const ev = await clock.time('evaluate', () =>
+    evaluateModels(modelOut, {
+      images: evalSource.input,
+      source: evalSource,
+      compare: modelPath,
+      output: o.output,
+      compareOutput: o.output,
+      preprocess: o.preprocess,
+      batch: c.batch,
+      latency: o.latency,
+      warmup: o.warmup,
+      repeat: o.repeat,
+      runtime: { provider: o.provider, deviceId: o.deviceId, threads: o.threads, notice: o.notice },
+      notice: o.notice,
+      onProgress: (e) => {
+        if (e.phase === 'images') o.onProgress?.({ phase: 'evaluate', done: e.done, total: e.total });
+      },
+    }),
+  );
+  const evalReport = ev.report;
+  const provider = scored.provider ?? evalReport.runtime?.used ?? 'cpu';
+
+  const results: PruneResults = {
+    criterion: c.criterion,
+    policy: { ffn: c.ffn, scope: c.scope, roundTo: c.roundTo, exclude: c.exclude, keepPathNeurons: c.keepPathNeurons },
+    scoring: {
+      images: scores.images,
+      source: scored.images ? (describeSource({ ...source, items: scoreItems }) as Record<string, never>) : null,
+      split,
+      steps: c.steps,
+      rule: c.rule,
+      seed: c.seed,
+      fromTrace: o.fromTrace ?? null,
+      protectedNeurons: [...protect.values()].reduce((s, p) => s + p.size, 0),
+      ms: scored.ms,
+    },
+    blocks: storedLayout.blocks.map((b) => ({ block: b.index, ffnBefore: b.fc1.outFeatures, ffnAfter: decision.keep.get(b.index)!.length, protected: protect.get(b.index)?.size ?? 0 })),
+    ffn: { before: decision.before, after: decision.after, removedFraction: decision.before ? (decision.before - decision.after) / decision.before : 0 },
+    parameters: { before: parameterCount(original), after: parameterCount(pruned) },
+    ffnMacsPerImage: { before: ffnMacs(storedLayout), after: ffnMacs(prunedLayout) },
+    output: { path: o.save ?? path.relative(process.cwd(), modelOut), sha256: saved.sha256, bytes: saved.sizeBytes, layout: prunedLayout as never },
+    finetune: ft ? { steps: c.finetune, temperature: c.kdTemperature, lr: c.lr, batch: c.finetuneBatch, loss: ft.loss, ms: ft.ms } : null,
+    evaluation: evalReport.results,
+  };
+  const report = makeEnvelope(
+    {
+      command: COMMAND,
+      options: o.reportOptions ?? { ...c, images: o.images, evalImages: o.evalImages, fromTrace: o.fromTrace, output: o.output, save: o.save },
+      model: { path: modelPath, sha256: stored.sha256, layout: storedLayout as never },
+      runtime: runtimeInfo({ provider }, { provider: o.provider, deviceId: o.deviceId, threads: o.threads }, 'thread'),
+      timings: clock.finish(),
+      results,
+    },
+    pruneResultsSchema,
+  );
+  out.writeCsv(FILES.removed, removedRows(decision), ['block', 'kind', 'index', 'score']);
+  out.writeCsv(FILES.blocks, results.blocks.map((b) => ({ block: b.block, ffn_before: b.ffnBefore, ffn_after: b.ffnAfter, protected: b.protected })), ['block', 'ffn_before', 'ffn_after', 'protected']);
+  out.writeCsv(FILES.metrics, metricRows(evalReport.results), METRIC_COLUMNS);
+  out.writeJson(FILES.report, report);
+  return { report, outDir: out, decision, scores };
 }
 
 export function removedRows(d: FfnDecision): CsvRow[] {
   return d.removed.map((r) => ({ block: r.block, kind: 'ffn', index: r.index, score: r.score }));
 }
 
-void sha256Hex;
-export type { LoadedModel, PreprocessSpec };

@@ -9,6 +9,8 @@ import { addDataOptions, preprocessOverridesOf, type DataFlags } from '../dataOp
 import { createProgress, type Progress } from '../progress.js';
 import { interactive, printJson, summary } from '../output.js';
 import { COMMAND, DEFAULTS, FILES, runPrune, type PruneReport } from '../../services/prune.js';
+import { runPruneSweep, type SweepResults } from '../../services/pruneSweep.js';
+import type { Envelope } from '../../report/envelope.js';
 import { CRITERIA, type Criterion } from '../../analysis/importance.js';
 import { RULES, type QuadratureRule } from '../../analysis/quadrature.js';
 import { parseLayerList } from '../../services/tracePath.js';
@@ -47,7 +49,8 @@ Exit codes: 0 ok, 1 usage (or an output file exists without --force), 2 bad mode
             3 unsupported model, 4 runtime failure.`;
 
 interface PruneFlags extends DataFlags {
-  criterion: Criterion;
+  criterion: Criterion[];
+  sweep?: number[];
   ffn: number;
   scope: 'per-block' | 'global';
   roundTo: number;
@@ -77,6 +80,19 @@ function fractionArg(flag: string): (v: string) => number {
   };
 }
 
+function criteriaArg(v: string): Criterion[] {
+  const list = v.split(',').map((x) => x.trim()).filter(Boolean);
+  for (const k of list) if (!(CRITERIA as readonly string[]).includes(k)) throw new InvalidArgumentError(`unknown criterion "${k}"; choose from ${CRITERIA.join(', ')}.`);
+  if (list.length === 0) throw new InvalidArgumentError(`--criterion needs one of ${CRITERIA.join(', ')}.`);
+  return list as Criterion[];
+}
+
+function fractionsArg(v: string): number[] {
+  const list = v.split(',').map((x) => x.trim()).filter(Boolean).map(Number);
+  if (list.length === 0 || list.some((x) => !Number.isFinite(x) || x < 0 || x >= 1)) throw new InvalidArgumentError(`--sweep is a comma list of fractions from 0 up to (not including) 1 (got "${v}").`);
+  return list;
+}
+
 function positiveArg(flag: string): (v: string) => number {
   return (v: string) => {
     const x = Number(v.trim());
@@ -90,7 +106,8 @@ export function registerPrune(program: Command): void {
     .command(COMMAND)
     .description('Remove the FFN neurons that matter least (by neuron paths, attribution, activation, magnitude or at random) and write a smaller ONNX model, with a before/after evaluation.')
     .argument('[model]', 'the ViT as .onnx (not needed with --schema)')
-    .addOption(new Option('--criterion <name>', 'importance criterion').choices([...CRITERIA]).default('path'))
+    .addOption(new Option('--criterion <name>', `importance criterion: ${CRITERIA.join(', ')} (a comma list with --sweep)`).argParser(criteriaArg).default(['path']))
+    .addOption(new Option('--sweep <fractions>', 'evaluate accuracy at each fraction removed (e.g. 0.1,0.3,0.5) for each --criterion; writes curves.csv and curves.svg, no model').argParser(fractionsArg))
     .addOption(new Option('--ffn <fraction>', 'fraction of FFN neurons to remove').argParser(fractionArg('--ffn')).default(DEFAULTS.ffn))
     .addOption(new Option('--scope <scope>', 'remove the fraction from every block, or over all blocks (scores relative to their block mean)').choices(['per-block', 'global']).default('per-block'))
     .addOption(new Option('--round-to <n>', 'kept widths are multiples of this').argParser(intArg('--round-to', 1)).default(DEFAULTS.roundTo))
@@ -141,7 +158,7 @@ export function registerPrune(program: Command): void {
       evalLabels: flags.evalLabels,
       scoreImages: flags.scoreImages,
       limit: common.limit,
-      criterion: flags.criterion,
+      criterion: flags.criterion[0]!,
       ffn: flags.ffn,
       scope: flags.scope,
       roundTo: flags.roundTo,
@@ -162,23 +179,44 @@ export function registerPrune(program: Command): void {
       repeat: flags.repeat,
       save: flags.save,
     };
-    const { report, outDir } = await runPrune(model, {
-      ...options,
+    if (flags.criterion.length > 1 && !flags.sweep) throw usageError('several --criterion values need --sweep (one pruned model is written per run).');
+    const runtimeOpts = {
       provider: common.provider,
       deviceId: common.deviceId,
       threads: common.threads,
       out: common.out,
       force: common.force,
-      reportOptions: { ...options, provider: common.provider, threads: common.threads },
       notice,
-      onProgress: (e) => {
+      onProgress: (e: { phase: string; done: number; total: number }) => {
         if (e.phase !== phase) {
           progress?.succeed();
           phase = e.phase;
-          progress = createProgress({ label: `${COMMAND}: ${e.phase}`, total: e.total, unit: e.phase === 'finetune' ? 'step' : 'img', quiet: common.quiet });
+          progress = createProgress({ label: `${COMMAND}: ${e.phase}`, total: e.total, unit: e.phase === 'finetune' ? 'step' : e.phase === 'evaluate' && flags.sweep ? 'model' : 'img', quiet: common.quiet });
         }
         progress!.update(e.done);
       },
+    };
+    if (flags.sweep) {
+      const { report, outDir } = await runPruneSweep(model, {
+        ...options,
+        ...runtimeOpts,
+        criteria: flags.criterion,
+        fractions: flags.sweep,
+        reportOptions: { ...options, criterion: flags.criterion, sweep: flags.sweep, provider: common.provider, threads: common.threads },
+      }).catch((e) => {
+        progress?.fail();
+        throw e;
+      });
+      progress?.succeed();
+      if (common.json) printJson(report);
+      const where = path.relative(process.cwd(), outDir.dir) || '.';
+      summary(`${renderSweep(report, interactive(common))}\nReports: ${where}/ (report.json, curves.csv, curves.svg, curves.vl.json)`, common);
+      return;
+    }
+    const { report, outDir } = await runPrune(model, {
+      ...options,
+      ...runtimeOpts,
+      reportOptions: { ...options, provider: common.provider, threads: common.threads },
     }).catch((e) => {
       progress?.fail();
       throw e;
@@ -230,4 +268,23 @@ export function renderPrune(report: PruneReport, colour: boolean): string {
   }
   lines.push(`model: ${r.output.path} (${bytes(r.output.bytes)})`);
   return lines.join('\n');
+}
+
+/** The sweep summary: one row per fraction, one column per criterion (top-1, or agreement without labels). */
+export function renderSweep(report: Envelope<SweepResults>, colour: boolean): string {
+  const r = report.results;
+  const labelled = r.original.top1 !== null;
+  const t = new Table({ head: ['removed', ...r.criteria], style: colour ? {} : { head: [], border: [] }, chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' } });
+  for (const f of r.fractions) {
+    const row = r.criteria.map((k) => {
+      const p = r.points.find((x) => x.criterion === k && x.fraction === f)!;
+      return `${pct(labelled ? p.top1! : p.agreement)} (${pct(p.removedFraction)})`;
+    });
+    t.push([pct(f), ...row]);
+  }
+  return [
+    `${COMMAND} --sweep: ${labelled ? 'top-1 accuracy' : 'agreement with the original'} (fraction actually removed) on ${r.evaluation.images} evaluation images; original ${labelled ? pct(r.original.top1!) : ''}`,
+    `scoring: ${r.scoring.images ? `${r.scoring.images} images` : 'weights only'}; ${r.scoring.split}`,
+    t.toString(),
+  ].join('\n');
 }

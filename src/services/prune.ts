@@ -4,10 +4,13 @@
 // against the original on disjoint evaluation images with the shared eval service.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadModel, saveModel, type LoadedModel } from '../onnx/model.js';
+import { encodeModel, loadModel, saveModel, type LoadedModel } from '../onnx/model.js';
 import type { ModelProto } from '../onnx/proto.js';
 import { Graph } from '../onnx/graph.js';
 import { modelFacts } from '../onnx/facts.js';
+import { exposeOutputs } from '../onnx/rewrite/expose.js';
+import { createSession } from '../runtime/session.js';
+import { blockInfluence } from '../analysis/stats.js';
 import { toNumbers } from '../onnx/tensor.js';
 import { locateVit } from '../vit/locate.js';
 import type { HeadChoice, LinearRef, ViTLayout } from '../vit/types.js';
@@ -63,6 +66,8 @@ export interface PruneOptions {
   roundTo?: number;
   exclude?: number[];
   keepPathNeurons?: boolean;
+  /** Drop this many whole blocks, those of lowest Block Influence on the scoring images. */
+  dropBlocks?: number;
   fromTrace?: string;
   steps?: number;
   rule?: QuadratureRule;
@@ -106,6 +111,7 @@ export function checkPruneOptions(o: PruneOptions) {
   const kdTemperature = o.kdTemperature ?? DEFAULTS.kdTemperature;
   if (!(kdTemperature > 0)) throw usageError(`--kd-temperature must be positive (got ${kdTemperature})`);
   if (o.fromTrace !== undefined && criterion !== 'path' && !o.keepPathNeurons) throw usageError('--from-trace gives paths: use it with --criterion path or --keep-path-neurons');
+  if (o.dropBlocks !== undefined && (!Number.isInteger(o.dropBlocks) || o.dropBlocks < 0)) throw usageError(`--drop-blocks is a number of blocks, 0 or more (got ${o.dropBlocks})`);
   const scoreImages = o.scoreImages ?? DEFAULTS.scoreImages;
   if (!Number.isInteger(scoreImages) || scoreImages < 1) throw usageError(`--score-images must be a positive integer (got ${scoreImages})`);
   return {
@@ -115,6 +121,7 @@ export function checkPruneOptions(o: PruneOptions) {
     roundTo: o.roundTo ?? DEFAULTS.roundTo,
     exclude: o.exclude ?? [],
     keepPathNeurons: Boolean(o.keepPathNeurons),
+    dropBlocks: o.dropBlocks ?? 0,
     steps,
     rule,
     seed: o.seed ?? DEFAULTS.seed,
@@ -264,6 +271,8 @@ export interface Scored {
   protect: Map<number, Set<number>>;
   /** Images scored (0 when no criterion needs images). */
   images: number;
+  /** Block Influence of every block on the scoring images (with --drop-blocks), else null. */
+  blockInfluence: number[] | null;
   provider: 'cpu' | 'cuda' | 'webgpu' | null;
   ms: number;
 }
@@ -310,10 +319,50 @@ export async function scoreForPrune(inp: PruneInputs, criteria: readonly Criteri
       });
     }
     const provider = oracle ? oracle.provider : null;
-    return { scores, protect, images: images?.length ?? 0, provider, ms: performance.now() - t0 };
+    await oracle?.release();
+    oracle = undefined;
+    const bi = c.dropBlocks > 0 ? await clock.time('score.blocks', () => blockInfluences(inp, c.batch, o)) : null;
+    return { scores, protect, images: Math.max(images?.length ?? 0, bi ? inp.scoreItems.length : 0), blockInfluence: bi, provider, ms: performance.now() - t0 };
   } finally {
     await oracle?.release();
   }
+}
+
+/** Block Influence (1 - cos(block input, block output), mean over images and tokens) of every block on the scoring images. */
+export async function blockInfluences(inp: PruneInputs, batch: number, o: PruneOptions): Promise<number[]> {
+  const { layout, spec } = inp;
+  const names = layout.blocks.flatMap((b) => [b.input, b.output]);
+  const model = exposeOutputs(inp.loaded.proto, names);
+  const session = await createSession(encodeModel(model), { provider: o.provider, deviceId: o.deviceId, threads: o.threads, notice: o.notice });
+  const sums = layout.blocks.map(() => 0);
+  let count = 0;
+  try {
+    for (let s = 0; s < inp.scoreItems.length; s += batch) {
+      const part = inp.scoreItems.slice(s, s + batch);
+      const x = await loadBatch(part, spec);
+      const n = part.length;
+      const r = await session.run({ [layout.input]: { data: x, dims: [n, spec.channels, spec.height, spec.width] } }, names);
+      layout.blocks.forEach((b, l) => {
+        const a = r[b.input]!.data as Float32Array;
+        const y = r[b.output]!.data as Float32Array;
+        const D = layout.facts.width;
+        sums[l]! += blockInfluence(a, y, n, a.length / (n * D), D) * n;
+      });
+      count += n;
+    }
+  } finally {
+    await session.release();
+  }
+  return sums.map((v) => v / count);
+}
+
+/** The `n` blocks of lowest Block Influence, not excluded (ascending block index). */
+export function blocksToDrop(bi: readonly number[], n: number, exclude: readonly number[]): number[] {
+  const ex = new Set(exclude);
+  const cand = bi.map((v, l) => ({ v, l })).filter((x) => !ex.has(x.l));
+  if (n >= bi.length) throw usageError(`--drop-blocks ${n}: the model has ${bi.length} blocks; at least one must stay.`);
+  if (n > cand.length) throw usageError(`--drop-blocks ${n}: only ${cand.length} blocks are not excluded.`);
+  return cand.sort((a, b) => a.v - b.v || a.l - b.l).slice(0, n).map((x) => x.l).sort((a, b) => a - b);
 }
 
 export async function runPrune(modelPath: string, o: PruneOptions): Promise<PruneOutcome> {
@@ -330,8 +379,11 @@ export async function runPrune(modelPath: string, o: PruneOptions): Promise<Prun
   const scored = await scoreForPrune(inp, [c.criterion], o, c, clock);
   const scores = scored.scores.get(c.criterion)!;
   const protect = scored.protect;
-  const decision = planFfn(scores.scores, { fraction: c.ffn, scope: c.scope, roundTo: c.roundTo, exclude: c.exclude, protect });
-  let pruned = await clock.time('prune', () => applyPlan(original, storedLayout, { ffn: decision.keep }));
+  const dropped = scored.blockInfluence ? blocksToDrop(scored.blockInfluence, c.dropBlocks, c.exclude) : [];
+  // Dropped blocks take no part in the FFN plan (their neurons go with them).
+  const decision = planFfn(scores.scores, { fraction: c.ffn, scope: c.scope, roundTo: c.roundTo, exclude: [...c.exclude, ...dropped], protect });
+  for (const l of dropped) decision.keep.set(l, []);
+  let pruned = await clock.time('prune', () => applyPlan(original, storedLayout, { ffn: new Map([...decision.keep].filter(([l]) => !dropped.includes(l))), dropBlocks: dropped }));
   let ft: FinetuneResult | null = null;
   if (c.finetune > 0) {
     ft = await clock.time('finetune', () =>
@@ -384,9 +436,9 @@ export async function runPrune(modelPath: string, o: PruneOptions): Promise<Prun
 
   const results: PruneResults = {
     criterion: c.criterion,
-    policy: { ffn: c.ffn, scope: c.scope, roundTo: c.roundTo, exclude: c.exclude, keepPathNeurons: c.keepPathNeurons },
+    policy: { ffn: c.ffn, scope: c.scope, roundTo: c.roundTo, exclude: c.exclude, keepPathNeurons: c.keepPathNeurons, dropBlocks: c.dropBlocks },
     scoring: {
-      images: scores.images,
+      images: scored.images,
       source: scored.images ? (describeSource({ ...source, items: scoreItems }) as Record<string, never>) : null,
       split,
       steps: c.steps,
@@ -396,8 +448,15 @@ export async function runPrune(modelPath: string, o: PruneOptions): Promise<Prun
       protectedNeurons: [...protect.values()].reduce((s, p) => s + p.size, 0),
       ms: scored.ms,
     },
-    blocks: storedLayout.blocks.map((b) => ({ block: b.index, ffnBefore: b.fc1.outFeatures, ffnAfter: decision.keep.get(b.index)!.length, protected: protect.get(b.index)?.size ?? 0 })),
-    ffn: { before: decision.before, after: decision.after, removedFraction: decision.before ? (decision.before - decision.after) / decision.before : 0 },
+    blocks: storedLayout.blocks.map((b) => ({
+      block: b.index,
+      ffnBefore: b.fc1.outFeatures,
+      ffnAfter: decision.keep.get(b.index)!.length,
+      protected: protect.get(b.index)?.size ?? 0,
+      dropped: dropped.includes(b.index),
+      blockInfluence: scored.blockInfluence?.[b.index] ?? null,
+    })),
+    ffn: ffnTotals(decision, storedLayout),
     parameters: { before: parameterCount(original), after: parameterCount(pruned) },
     ffnMacsPerImage: { before: ffnMacs(storedLayout), after: ffnMacs(prunedLayout) },
     output: { path: o.save ?? path.relative(process.cwd(), modelOut), sha256: saved.sha256, bytes: saved.sizeBytes, layout: prunedLayout as never },
@@ -415,14 +474,28 @@ export async function runPrune(modelPath: string, o: PruneOptions): Promise<Prun
     },
     pruneResultsSchema,
   );
-  out.writeCsv(FILES.removed, removedRows(decision), ['block', 'kind', 'index', 'score']);
-  out.writeCsv(FILES.blocks, results.blocks.map((b) => ({ block: b.block, ffn_before: b.ffnBefore, ffn_after: b.ffnAfter, protected: b.protected })), ['block', 'ffn_before', 'ffn_after', 'protected']);
+  out.writeCsv(FILES.removed, removedRows(decision, dropped, scored.blockInfluence), ['block', 'kind', 'index', 'score']);
+  out.writeCsv(
+    FILES.blocks,
+    results.blocks.map((b) => ({ block: b.block, ffn_before: b.ffnBefore, ffn_after: b.ffnAfter, protected: b.protected, dropped: b.dropped ? 1 : 0, block_influence: b.blockInfluence })),
+    ['block', 'ffn_before', 'ffn_after', 'protected', 'dropped', 'block_influence'],
+  );
   out.writeCsv(FILES.metrics, metricRows(evalReport.results), METRIC_COLUMNS);
   out.writeJson(FILES.report, report);
   return { report, outDir: out, decision, scores };
 }
 
-export function removedRows(d: FfnDecision): CsvRow[] {
-  return d.removed.map((r) => ({ block: r.block, kind: 'ffn', index: r.index, score: r.score }));
+/** FFN neurons before and after over all blocks (a dropped block counts as all its neurons removed). */
+function ffnTotals(d: FfnDecision, layout: ViTLayout): PruneResults['ffn'] {
+  const before = layout.blocks.reduce((s, b) => s + b.fc1.outFeatures, 0);
+  const after = [...d.keep.values()].reduce((s, k) => s + k.length, 0);
+  return { before, after, removedFraction: before ? (before - after) / before : 0 };
+}
+
+export function removedRows(d: FfnDecision, dropped: readonly number[] = [], bi: readonly number[] | null = null): CsvRow[] {
+  return [
+    ...dropped.map((l) => ({ block: l, kind: 'block', index: l, score: bi?.[l] ?? null })),
+    ...d.removed.map((r) => ({ block: r.block, kind: 'ffn', index: r.index, score: r.score })),
+  ];
 }
 

@@ -18,6 +18,7 @@ export const pruneResultsSchema = z.object({
     roundTo: int,
     exclude: z.array(int),
     keepPathNeurons: z.boolean(),
+    dropBlocks: int,
   }),
   scoring: z.object({
     images: int.describe('Images the scores were computed on (0 for magnitude, random).'),
@@ -30,7 +31,16 @@ export const pruneResultsSchema = z.object({
     protectedNeurons: int.describe('Neurons on a class preferred path (never removed with --keep-path-neurons).'),
     ms: num,
   }),
-  blocks: z.array(z.object({ block: int, ffnBefore: int, ffnAfter: int, protected: int })),
+  blocks: z.array(
+    z.object({
+      block: int,
+      ffnBefore: int,
+      ffnAfter: int.describe('0 for a dropped block.'),
+      protected: int,
+      dropped: z.boolean().describe('Removed whole (--drop-blocks): the residual stream passes through.'),
+      blockInfluence: num.nullable().describe('Mean 1 - cos(block input, block output) on the scoring images (with --drop-blocks).'),
+    }),
+  ),
   ffn: z.object({ before: int, after: int, removedFraction: num }),
   parameters: z.object({ before: int, after: int }),
   ffnMacsPerImage: z.object({ before: int, after: int }).describe('Multiply-accumulates of the FFN linears per image (tokens x (in x F + F x out) per block).'),

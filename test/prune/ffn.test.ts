@@ -13,6 +13,7 @@ import { locateVit } from '../../src/vit/locate.js';
 import type { ViTLayout } from '../../src/vit/types.js';
 import { applyPlan } from '../../src/prune/apply.js';
 import { maskNeurons } from '../../src/prune/mask.js';
+import { gateBranches, gateColumn } from '../../src/onnx/rewrite/ablate.js';
 import { createSession, type Feed } from '../../src/runtime/session.js';
 import { mulberry32 } from '../../src/random.js';
 import { f16ToF32, f32ToF16 } from '../../src/onnx/tensor.js';
@@ -137,4 +138,52 @@ describe('FFN pruning equals masking the removed neurons', () => {
   it.skipIf(!fs.existsSync(SHARED))('../shared/models/vit-mnist.onnx', async () => {
     await checkModel(SHARED);
   }, 120_000);
+});
+
+/** Drop blocks (and cut FFN neurons in the others): equals gating both branches of the dropped blocks to zero and masking the cut neurons. */
+async function checkDrop(file: string): Promise<void> {
+  const loaded = loadModel(file);
+  const layout = locateVit(loaded.proto, { label: file });
+  const L = layout.blocks.length;
+  if (L < 2) return;
+  const drop = L >= 3 ? [0, 1] : [1];
+  const plan = randomKeep(layout, 5);
+  for (const l of drop) plan.delete(l);
+  const pruned = applyPlan(loaded.proto, layout, { ffn: plan, dropBlocks: drop });
+  const masks = new Map([...plan].map(([l, keep]) => {
+    const m = new Float32Array(layout.blocks[l]!.fc1.outFeatures);
+    for (const k of keep) m[k] = 1;
+    return [l, m] as const;
+  }));
+  const gated = gateBranches(maskNeurons(loaded.proto, layout, masks), layout);
+  let feeds = feedsFor(loaded.proto, layout, 13);
+  let o: Record<string, Float32Array>;
+  try {
+    o = await outputsOf(loaded.proto, feeds);
+  } catch {
+    feeds = feedsFor(loaded.proto, layout, 13, 1);
+    o = await outputsOf(loaded.proto, feeds);
+  }
+  const B = feeds[layout.input]!.dims[0]!;
+  const gates = new Float32Array(B * gated.columns).fill(1);
+  for (let r = 0; r < B; r++) for (const l of drop) for (const k of ['attn', 'mlp'] as const) gates[r * gated.columns + gateColumn(l, k)] = 0;
+  const [a, b] = await Promise.all([outputsOf(pruned, feeds), outputsOf(gated.model, { ...feeds, [gated.gates]: { data: gates, dims: [B, gated.columns] } })]);
+  const half = loaded.proto.graph!.initializer.some((t) => t.dataType === DataType.FLOAT16);
+  for (const name of Object.keys(o)) {
+    const scale = Math.max(1, maxAbs(b[name]!));
+    expect(maxDiff(a[name]!, b[name]!), `${path.basename(file)} output ${name}`).toBeLessThanOrEqual((half ? 4e-3 : 2e-5) * scale);
+  }
+  expect(maxDiff(o[layout.logits]!, b[layout.logits]!)).toBeGreaterThan(100 * (half ? 4e-3 : 2e-5));
+  const again = locateVit(pruned, { label: `${file} (dropped)` });
+  expect(again.facts.numBlocks).toBe(L - drop.length);
+  const kept = layout.blocks.filter((x) => !drop.includes(x.index));
+  expect(again.blocks.map((x) => x.fc1.outFeatures)).toEqual(kept.map((x) => plan.get(x.index)!.length));
+}
+
+describe('dropping whole blocks equals gating their branches to zero', () => {
+  for (const file of modelFiles()) {
+    it(path.relative(ROOT, file), async () => {
+      await checkDrop(file);
+    }, 60_000);
+  }
 });

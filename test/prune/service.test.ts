@@ -130,6 +130,21 @@ describe('prune service on the digits model', () => {
     expect((e3 as VitpathError).exitCode).toBe(ExitCode.USAGE);
   }, 120_000);
 
+  it('--drop-blocks drops the block of lowest Block Influence, and the model is re-located with one block fewer', async () => {
+    const out = path.join(tmp, 'drop');
+    const { report } = await runPrune(MODEL, { images: DIGITS, criterion: 'magnitude', ffn: 0, dropBlocks: 1, out, ...quiet });
+    const r = report.results;
+    const bi = r.blocks.map((b) => b.blockInfluence!);
+    expect(bi.every((v) => v > 0 && v < 2)).toBe(true);
+    const lowest = bi.indexOf(Math.min(...bi));
+    expect(r.blocks.filter((b) => b.dropped).map((b) => b.block)).toEqual([lowest]);
+    expect(r.output.layout.blocks.length).toBe(3);
+    expect(r.scoring.images).toBe(16);
+    const removed = csv(path.join(out, 'removed.csv'));
+    expect(removed).toEqual([{ block: String(lowest), kind: 'block', index: String(lowest), score: String(bi[lowest]) }]);
+    expect(r.ffn.after).toBe(3 * 128);
+  }, 120_000);
+
   it('--from-trace refuses a run of another model (exit 2)', async () => {
     const trace = path.join(tmp, 'trace');
     fs.mkdirSync(trace);

@@ -56,6 +56,7 @@ interface PruneFlags extends DataFlags {
   roundTo: number;
   exclude?: number[];
   keepPathNeurons: boolean;
+  dropBlocks: number;
   fromTrace?: string;
   evalImages?: string;
   evalLabels?: string;
@@ -113,6 +114,7 @@ export function registerPrune(program: Command): void {
     .addOption(new Option('--round-to <n>', 'kept widths are multiples of this').argParser(intArg('--round-to', 1)).default(DEFAULTS.roundTo))
     .addOption(new Option('--exclude <blocks>', 'blocks left whole, e.g. 0,11 or 0-2').argParser((v) => parseLayerList(v)))
     .option('--keep-path-neurons', "never remove a neuron on a class's preferred path", false)
+    .addOption(new Option('--drop-blocks <n>', 'also remove this many whole blocks, those of lowest Block Influence on the scoring images').argParser(intArg('--drop-blocks', 0)).default(0))
     .option('--from-trace <dir>', 'read the paths of a trace-path run (its --out folder) instead of searching')
     .option('--eval-images <dir>', 'evaluation images (default: a seeded split of --images)')
     .option('--eval-labels <file>', 'labels CSV for --eval-images')
@@ -164,6 +166,7 @@ export function registerPrune(program: Command): void {
       roundTo: flags.roundTo,
       exclude: flags.exclude,
       keepPathNeurons: flags.keepPathNeurons,
+      dropBlocks: flags.dropBlocks,
       fromTrace: flags.fromTrace,
       steps: flags.steps,
       rule: flags.rule,
@@ -237,10 +240,10 @@ const bytes = (x: number) => (x >= 1024 ** 2 ? `${(x / 1024 ** 2).toFixed(1)} Mi
 export function renderPrune(report: PruneReport, colour: boolean): string {
   const r = report.results;
   const e = r.evaluation;
-  const widths = r.blocks.map((b) => `${b.ffnBefore}->${b.ffnAfter}`).join(', ');
+  const widths = r.blocks.map((b) => (b.dropped ? `dropped (BI ${b.blockInfluence?.toFixed(3)})` : `${b.ffnBefore}->${b.ffnAfter}`)).join(', ');
   const lines = [
     `${COMMAND}: criterion ${r.criterion}, ${pct(r.ffn.removedFraction)} of FFN neurons removed (${count(r.ffn.before - r.ffn.after)} of ${count(r.ffn.before)}; asked ${pct(r.policy.ffn)} ${r.policy.scope}, widths rounded to ${r.policy.roundTo})`,
-    `FFN widths per block: ${widths}`,
+    `per block: ${widths}`,
     `scoring: ${r.scoring.images ? `${count(r.scoring.images)} images` : 'weights only'}; ${r.scoring.split}`,
   ];
   if (r.finetune) {

@@ -15,6 +15,9 @@ import { runPruneSweep } from '../src/services/pruneSweep.js';
 import { saveModel } from '../src/onnx/model.js';
 import { synthVitModel, vitSmall16Config } from '../src/vit/synth.js';
 import { CRITERIA } from '../src/analysis/importance.js';
+import { createSession } from '../src/runtime/session.js';
+import { median } from '../src/analysis/stats.js';
+import { mulberry32 } from '../src/random.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, here.includes('dist-tools') ? '../..' : '..');
@@ -48,10 +51,45 @@ async function vits(threads: number, repeat: number, tmp: string) {
     bytes: { original: e.reference!.facts.bytes.total, pruned: e.model.facts.bytes.total, ratio: r4(e.model.facts.bytes.total / e.reference!.facts.bytes.total) },
     latency: { original: lat(e.reference!), pruned: lat(e.model), batch1MedianRatio: r4(e.model.latency!.batch1!.medianMs / e.reference!.latency!.batch1!.medianMs), batch1MinRatio: r4(e.model.latency!.batch1!.minMs / e.reference!.latency!.batch1!.minMs) },
     agreement: e.comparison!.agreement,
+    interleaved: await interleaved(file, path.join(tmp, 'vits-out/model.onnx'), threads, repeat),
     loadAverage: [load0, load()],
   };
   process.stderr.write(`vit-s16: ${JSON.stringify(out)}\n`);
   return out;
+}
+
+/**
+ * Batch-1 latency of two models measured in alternation (original, pruned, original, ...) on the
+ * same seeded image, so load changes on a shared machine hit both alike: medians, minima and the
+ * median of the per-pair ratios.
+ */
+async function interleaved(a: string, b: string, threads: number, pairs: number) {
+  const sa = await createSession(a, { provider: 'cpu', threads });
+  const sb = await createSession(b, { provider: 'cpu', threads });
+  try {
+    const rnd = mulberry32(1);
+    const x = Float32Array.from({ length: 3 * 224 * 224 }, () => rnd() * 2 - 1);
+    const feed = { [sa.inputNames[0]!]: { data: x, dims: [1, 3, 224, 224] } };
+    for (let i = 0; i < 3; i++) {
+      await sa.run(feed);
+      await sb.run(feed);
+    }
+    const ta: number[] = [];
+    const tb: number[] = [];
+    for (let i = 0; i < pairs; i++) {
+      let t = performance.now();
+      await sa.run(feed);
+      ta.push(performance.now() - t);
+      t = performance.now();
+      await sb.run(feed);
+      tb.push(performance.now() - t);
+    }
+    const ratios = ta.map((v, i) => tb[i]! / v);
+    return { pairs, originalMedianMs: r4(median(ta)), prunedMedianMs: r4(median(tb)), originalMinMs: r4(Math.min(...ta)), prunedMinMs: r4(Math.min(...tb)), medianPairRatio: r4(median(ratios)), minRatio: r4(Math.min(...tb) / Math.min(...ta)) };
+  } finally {
+    await sa.release();
+    await sb.release();
+  }
 }
 
 async function sweep(threads: number, tmp: string) {

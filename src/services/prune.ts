@@ -20,7 +20,7 @@ import { OrtNeuronOracle } from './neuronOracle.js';
 import { buildContexts } from './traceCore.js';
 import { evaluateModels, metricRows, METRIC_COLUMNS } from './eval.js';
 import { COMMAND, pruneResultsSchema, type PruneResults } from './pruneSchema.js';
-import { defaultToken } from '../onnx/rewrite/intervene.js';
+import { defaultToken } from '../vit/tokens.js';
 import { CRITERIA, createImportance, needsImages, type Criterion, type FfnWeights, type NeuronScores } from '../analysis/importance.js';
 import type { ImageContext } from '../analysis/pathSearch.js';
 import { aggregateByClass } from '../analysis/classAggregate.js';

@@ -27,3 +27,24 @@ export function maskNeurons(model: ModelProto, layout: ViTLayout, masks: NeuronM
   }
   return ed.model();
 }
+
+/**
+ * Head masks: each chosen block's output projection reads its input multiplied by a constant 0/1 per
+ * feature, head h being features [h*d, (h+1)*d): what head pruning must reproduce.
+ */
+export function maskHeads(model: ModelProto, layout: ViTLayout, keep: ReadonlyMap<number, readonly number[]>): ModelProto {
+  const ed = new GraphEditor(model);
+  const b = ed.builder('head_mask');
+  for (const [l, heads] of keep) {
+    const a = layout.blocks[l]?.attention;
+    if (!a?.heads || !a.headDim) throw new Error(`maskHeads: block ${l} has no located attention heads`);
+    const m = new Array<number>(a.dim).fill(0);
+    for (const h of heads) for (let j = 0; j < a.headDim; j++) m[h * a.headDim + j] = 1;
+    const proj = linearNode(ed, a.proj);
+    const start = b.nodes.length;
+    const c = b.constFloat(neuronDataType(model, layout, l), m, [a.dim], `head_mask_${l}`);
+    const out = b.op('Mul', [a.proj.input, c]);
+    ed.insertOnEdge(a.proj.input, b.nodes.slice(start), out, [proj]);
+  }
+  return ed.model();
+}

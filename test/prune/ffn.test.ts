@@ -12,7 +12,8 @@ import { valueInfoShape, Graph } from '../../src/onnx/graph.js';
 import { locateVit } from '../../src/vit/locate.js';
 import type { ViTLayout } from '../../src/vit/types.js';
 import { applyPlan } from '../../src/prune/apply.js';
-import { maskNeurons } from '../../src/prune/mask.js';
+import { prepareLoaded } from '../../src/services/prepareModel.js';
+import { maskHeads, maskNeurons } from '../../src/prune/mask.js';
 import { gateBranches, gateColumn } from '../../src/onnx/rewrite/ablate.js';
 import { createSession, type Feed } from '../../src/runtime/session.js';
 import { mulberry32 } from '../../src/random.js';
@@ -186,4 +187,64 @@ describe('dropping whole blocks equals gating their branches to zero', () => {
       await checkDrop(file);
     }, 60_000);
   }
+});
+
+/** Keep a seeded subset of heads per block (at least one, at most all but one): equals masking the removed heads before the projection. */
+async function checkHeads(file: string): Promise<void> {
+  let loaded = loadModel(file);
+  let layout = locateVit(loaded.proto, { label: file });
+  // Exports that compute head-count shapes at run time are pruned in their shape-folded form (as prune does).
+  if (layout.blocks.some((b) => b.attention?.computedShapes.length)) {
+    loaded = (await prepareLoaded(loaded, { label: file })).loaded;
+    layout = locateVit(loaded.proto, { label: file });
+  }
+  const rnd = mulberry32(17);
+  const keep = new Map<number, number[]>();
+  for (const b of layout.blocks) {
+    const a = b.attention;
+    if (!a?.heads || a.heads < 2 || a.untraced.length || a.computedShapes.length) continue;
+    const k = 1 + Math.floor(rnd() * (a.heads - 1));
+    const all = Array.from({ length: a.heads }, (_, i) => i);
+    for (let i = all.length - 1; i > 0; i--) {
+      const j = Math.floor(rnd() * (i + 1));
+      [all[i], all[j]] = [all[j]!, all[i]!];
+    }
+    keep.set(b.index, all.slice(0, k).sort((x, y) => x - y));
+  }
+  expect(keep.size, `${path.basename(file)}: no block with prunable heads`).toBeGreaterThan(0);
+  const pruned = applyPlan(loaded.proto, layout, { ffn: new Map(), heads: keep });
+  const masked = maskHeads(loaded.proto, layout, keep);
+  let feeds = feedsFor(loaded.proto, layout, 19);
+  let o: Record<string, Float32Array>;
+  try {
+    o = await outputsOf(loaded.proto, feeds);
+  } catch {
+    feeds = feedsFor(loaded.proto, layout, 19, 1);
+    o = await outputsOf(loaded.proto, feeds);
+  }
+  const [a, b] = await Promise.all([outputsOf(pruned, feeds), outputsOf(masked, feeds)]);
+  const half = loaded.proto.graph!.initializer.some((t) => t.dataType === DataType.FLOAT16);
+  // Outputs holding per-head tensors (attention probabilities) shrink with the heads; the others must agree.
+  for (const name of Object.keys(o).filter((n) => a[n]!.length === b[n]!.length)) {
+    const scale = Math.max(1, maxAbs(b[name]!));
+    expect(maxDiff(a[name]!, b[name]!), `${path.basename(file)} output ${name}`).toBeLessThanOrEqual((half ? 4e-3 : 2e-5) * scale);
+  }
+  expect(a[layout.logits]!.length).toBe(b[layout.logits]!.length);
+  expect(maxDiff(o[layout.logits]!, b[layout.logits]!)).toBeGreaterThan(100 * (half ? 4e-3 : 2e-5));
+  const again = locateVit(pruned, { label: `${file} (heads)` });
+  for (const blk of again.blocks) {
+    const want = keep.get(blk.index)?.length ?? layout.blocks[blk.index]!.attention?.heads;
+    expect(blk.attention?.heads, `block ${blk.index}`).toBe(want);
+  }
+}
+
+describe('attention-head pruning equals masking the removed heads', () => {
+  for (const file of modelFiles()) {
+    it(path.relative(ROOT, file), async () => {
+      await checkHeads(file);
+    }, 60_000);
+  }
+  it.skipIf(!fs.existsSync(SHARED))('../shared/models/vit-mnist.onnx', async () => {
+    await checkHeads(SHARED);
+  }, 120_000);
 });

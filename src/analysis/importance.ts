@@ -283,3 +283,21 @@ export async function layerIntegratedGradients(oracle: NeuronOracle, images: Ima
     }),
   );
 }
+
+/**
+ * Per-head Taylor scores from per-image gradients of the loss w.r.t. a gate on every feature of
+ * the projection input (head h = features [h*d, (h+1)*d)): mean_i |Σ_{j in h} g_i[j]|, the
+ * |dL/dξ_h| of a gate ξ_h shared by the head's features (Michel et al., 2019).
+ */
+export function headScores(perImage: readonly ArrayLike<number>[], heads: number, headDim: number): Float64Array {
+  const out = new Float64Array(heads);
+  for (const g of perImage) {
+    for (let h = 0; h < heads; h++) {
+      let s = 0;
+      for (let j = 0; j < headDim; j++) s += g[h * headDim + j]!;
+      out[h]! += Math.abs(s);
+    }
+  }
+  if (perImage.length) for (let h = 0; h < heads; h++) out[h]! /= perImage.length;
+  return out;
+}

@@ -105,3 +105,19 @@ export function planFfn(scores: readonly ArrayLike<number>[], p: FfnPolicy): Ffn
   const before = widths.reduce((a, b) => a + b, 0);
   return { keep, removed, before, after: before - removed.length };
 }
+
+/** Per block, keep all but the round(H·fraction) lowest-scored heads (at least one; ties: lower index kept). */
+export function planHeads(scores: ReadonlyMap<number, ArrayLike<number>>, fraction: number): { keep: Map<number, number[]>; removed: RemovedNeuron[] } {
+  if (!(fraction >= 0 && fraction < 1)) throw usageError(`--heads is the fraction of attention heads to remove, from 0 up to (not including) 1 (got ${fraction})`);
+  const keep = new Map<number, number[]>();
+  const removed: RemovedNeuron[] = [];
+  for (const [l, s] of scores) {
+    const H = s.length;
+    const k = Math.max(1, H - Math.round(H * fraction));
+    const kept = ranked(s).slice(0, k).sort((a, b) => a - b);
+    keep.set(l, kept);
+    const set = new Set(kept);
+    for (let h = 0; h < H; h++) if (!set.has(h)) removed.push({ block: l, index: h, score: s[h]! });
+  }
+  return { keep, removed };
+}

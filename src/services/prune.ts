@@ -25,7 +25,9 @@ import { CRITERIA, createImportance, needsImages, type Criterion, type FfnWeight
 import type { ImageContext } from '../analysis/pathSearch.js';
 import { aggregateByClass } from '../analysis/classAggregate.js';
 import { quadrature, RULES, minSteps, type QuadratureRule } from '../analysis/quadrature.js';
-import { planFfn, type FfnDecision, type Scope } from '../prune/policy.js';
+import { planFfn, planHeads, type FfnDecision, type Scope } from '../prune/policy.js';
+import { prunableAttention } from '../prune/heads.js';
+import { headTaylorScores } from './headImportance.js';
 import { applyPlan } from '../prune/apply.js';
 import { finetune, type FinetuneResult } from '../prune/finetune.js';
 import { checkLabelRange, describeSource, discoverImages, type DataItem, type DataSource } from '../data/sources.js';
@@ -68,6 +70,8 @@ export interface PruneOptions {
   keepPathNeurons?: boolean;
   /** Drop this many whole blocks, those of lowest Block Influence on the scoring images. */
   dropBlocks?: number;
+  /** Fraction of attention heads to remove per block (per-head gate Taylor score). */
+  heads?: number;
   fromTrace?: string;
   steps?: number;
   rule?: QuadratureRule;
@@ -112,6 +116,7 @@ export function checkPruneOptions(o: PruneOptions) {
   if (!(kdTemperature > 0)) throw usageError(`--kd-temperature must be positive (got ${kdTemperature})`);
   if (o.fromTrace !== undefined && criterion !== 'path' && !o.keepPathNeurons) throw usageError('--from-trace gives paths: use it with --criterion path or --keep-path-neurons');
   if (o.dropBlocks !== undefined && (!Number.isInteger(o.dropBlocks) || o.dropBlocks < 0)) throw usageError(`--drop-blocks is a number of blocks, 0 or more (got ${o.dropBlocks})`);
+  if (o.heads !== undefined && !(o.heads >= 0 && o.heads < 1)) throw usageError(`--heads is the fraction of attention heads to remove, from 0 up to (not including) 1 (got ${o.heads})`);
   const scoreImages = o.scoreImages ?? DEFAULTS.scoreImages;
   if (!Number.isInteger(scoreImages) || scoreImages < 1) throw usageError(`--score-images must be a positive integer (got ${scoreImages})`);
   return {
@@ -122,6 +127,7 @@ export function checkPruneOptions(o: PruneOptions) {
     exclude: o.exclude ?? [],
     keepPathNeurons: Boolean(o.keepPathNeurons),
     dropBlocks: o.dropBlocks ?? 0,
+    heads: o.heads ?? 0,
     steps,
     rule,
     seed: o.seed ?? DEFAULTS.seed,
@@ -214,6 +220,8 @@ export interface PruneOutcome {
 /** The model and images a prune run works on: the stored graph and its layout, the analysed graph, the split. */
 export interface PruneInputs {
   stored: LoadedModel;
+  /** The stored model batch-generalised and shape-folded (not upcast): cut instead of `stored` when head shapes are computed at run time. */
+  folded: LoadedModel;
   /** The model as vitpath analyses it (prepared, float32) and its layout. */
   loaded: LoadedModel;
   layout: ViTLayout;
@@ -262,7 +270,7 @@ export async function openPruneInputs(modelPath: string, o: PruneOptions, c: Ret
     split = `seeded split of --images (seed ${c.seed}): ${sp.score.length} scoring, ${sp.evaluate.length} evaluation images`;
   }
   const spec = inferPreprocess(layout.inputDims, o.preprocess);
-  return { stored, loaded, layout, storedLayout, widths, source, scoreItems, evalSource, split, spec };
+  return { stored, folded: prepped, loaded, layout, storedLayout, widths, source, scoreItems, evalSource, split, spec };
 }
 
 export interface Scored {
@@ -380,10 +388,38 @@ export async function runPrune(modelPath: string, o: PruneOptions): Promise<Prun
   const scores = scored.scores.get(c.criterion)!;
   const protect = scored.protect;
   const dropped = scored.blockInfluence ? blocksToDrop(scored.blockInfluence, c.dropBlocks, c.exclude) : [];
+  // Heads: Taylor score of a per-head gate on the scoring images, in every block kept whole or cut.
+  let headPlan: ReturnType<typeof planHeads> | null = null;
+  let base = original;
+  let baseLayout = storedLayout;
+  if (c.heads > 0) {
+    const blocks = layout.blocks.map((b) => b.index).filter((l) => !dropped.includes(l) && !c.exclude.includes(l));
+    for (const l of blocks) prunableAttention(layout.blocks[l]!, modelPath);
+    if (blocks.some((l) => storedLayout.blocks[l]!.attention?.computedShapes.length)) {
+      // Head counts enter shapes computed at run time: cut the shape-folded model (written as such).
+      base = inp.folded.proto;
+      baseLayout = locateVit(base, { output: o.output, label: modelPath });
+      o.notice?.(`${COMMAND}: ${modelPath} computes its attention shapes at run time; the pruned model is written in vitpath's shape-folded form`);
+    }
+    const x = await loadBatch(scoreItems, spec);
+    const hs = await clock.time('score.heads', () =>
+      headTaylorScores({
+        model: loaded.proto,
+        layout,
+        blocks,
+        images: x,
+        labels: scoreItems.map((i) => i.label ?? -1),
+        spec,
+        runtime: { provider: o.provider, deviceId: o.deviceId, threads: o.threads, notice: o.notice },
+        onProgress: (done, total) => o.onProgress?.({ phase: 'score', done, total }),
+      }),
+    );
+    headPlan = planHeads(hs, c.heads);
+  }
   // Dropped blocks take no part in the FFN plan (their neurons go with them).
   const decision = planFfn(scores.scores, { fraction: c.ffn, scope: c.scope, roundTo: c.roundTo, exclude: [...c.exclude, ...dropped], protect });
   for (const l of dropped) decision.keep.set(l, []);
-  let pruned = await clock.time('prune', () => applyPlan(original, storedLayout, { ffn: new Map([...decision.keep].filter(([l]) => !dropped.includes(l))), dropBlocks: dropped }));
+  let pruned = await clock.time('prune', () => applyPlan(base, baseLayout, { ffn: new Map([...decision.keep].filter(([l]) => !dropped.includes(l))), dropBlocks: dropped, heads: headPlan?.keep }));
   let ft: FinetuneResult | null = null;
   if (c.finetune > 0) {
     ft = await clock.time('finetune', () =>
@@ -436,10 +472,10 @@ export async function runPrune(modelPath: string, o: PruneOptions): Promise<Prun
 
   const results: PruneResults = {
     criterion: c.criterion,
-    policy: { ffn: c.ffn, scope: c.scope, roundTo: c.roundTo, exclude: c.exclude, keepPathNeurons: c.keepPathNeurons, dropBlocks: c.dropBlocks },
+    policy: { ffn: c.ffn, scope: c.scope, roundTo: c.roundTo, exclude: c.exclude, keepPathNeurons: c.keepPathNeurons, dropBlocks: c.dropBlocks, heads: c.heads },
     scoring: {
-      images: scored.images,
-      source: scored.images ? (describeSource({ ...source, items: scoreItems }) as Record<string, never>) : null,
+      images: Math.max(scored.images, headPlan ? scoreItems.length : 0),
+      source: scored.images || headPlan ? (describeSource({ ...source, items: scoreItems }) as Record<string, never>) : null,
       split,
       steps: c.steps,
       rule: c.rule,
@@ -454,6 +490,8 @@ export async function runPrune(modelPath: string, o: PruneOptions): Promise<Prun
       ffnAfter: decision.keep.get(b.index)!.length,
       protected: protect.get(b.index)?.size ?? 0,
       dropped: dropped.includes(b.index),
+      headsBefore: b.attention?.heads ?? null,
+      headsAfter: dropped.includes(b.index) ? 0 : (headPlan?.keep.get(b.index)?.length ?? b.attention?.heads ?? null),
       blockInfluence: scored.blockInfluence?.[b.index] ?? null,
     })),
     ffn: ffnTotals(decision, storedLayout),
@@ -474,11 +512,11 @@ export async function runPrune(modelPath: string, o: PruneOptions): Promise<Prun
     },
     pruneResultsSchema,
   );
-  out.writeCsv(FILES.removed, removedRows(decision, dropped, scored.blockInfluence), ['block', 'kind', 'index', 'score']);
+  out.writeCsv(FILES.removed, [...removedRows(decision, dropped, scored.blockInfluence), ...(headPlan?.removed ?? []).map((r) => ({ block: r.block, kind: 'head', index: r.index, score: r.score }))], ['block', 'kind', 'index', 'score']);
   out.writeCsv(
     FILES.blocks,
-    results.blocks.map((b) => ({ block: b.block, ffn_before: b.ffnBefore, ffn_after: b.ffnAfter, protected: b.protected, dropped: b.dropped ? 1 : 0, block_influence: b.blockInfluence })),
-    ['block', 'ffn_before', 'ffn_after', 'protected', 'dropped', 'block_influence'],
+    results.blocks.map((b) => ({ block: b.block, ffn_before: b.ffnBefore, ffn_after: b.ffnAfter, heads_before: b.headsBefore, heads_after: b.headsAfter, protected: b.protected, dropped: b.dropped ? 1 : 0, block_influence: b.blockInfluence })),
+    ['block', 'ffn_before', 'ffn_after', 'heads_before', 'heads_after', 'protected', 'dropped', 'block_influence'],
   );
   out.writeCsv(FILES.metrics, metricRows(evalReport.results), METRIC_COLUMNS);
   out.writeJson(FILES.report, report);

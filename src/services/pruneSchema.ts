@@ -19,6 +19,7 @@ export const pruneResultsSchema = z.object({
     exclude: z.array(int),
     keepPathNeurons: z.boolean(),
     dropBlocks: int,
+    heads: num.describe('Fraction of attention heads asked to be removed per block.'),
   }),
   scoring: z.object({
     images: int.describe('Images the scores were computed on (0 for magnitude, random).'),
@@ -38,6 +39,8 @@ export const pruneResultsSchema = z.object({
       ffnAfter: int.describe('0 for a dropped block.'),
       protected: int,
       dropped: z.boolean().describe('Removed whole (--drop-blocks): the residual stream passes through.'),
+      headsBefore: int.nullable(),
+      headsAfter: int.nullable().describe('Attention heads kept (--heads; null when the attention was not located).'),
       blockInfluence: num.nullable().describe('Mean 1 - cos(block input, block output) on the scoring images (with --drop-blocks).'),
     }),
   ),

@@ -90,7 +90,7 @@ export async function runPruneSweep(modelPath: string, o: SweepOptions): Promise
   for (const f of o.fractions) if (!(f >= 0 && f < 1)) throw usageError(`--sweep fractions are from 0 up to (not including) 1 (got ${f})`);
   if (o.finetune) throw usageError('--sweep evaluates pruned models without fine-tuning; drop --finetune');
   if (o.save) throw usageError('--sweep writes no model; drop --save');
-  if (o.dropBlocks) throw usageError('--sweep varies the FFN fraction only; drop --drop-blocks');
+  if (o.dropBlocks || o.heads) throw usageError('--sweep varies the FFN fraction only; drop --drop-blocks and --heads');
   const criteria = [...new Set(o.criteria)];
   const c = checkPruneOptions({ ...o, criterion: criteria[0] });
   for (const k of criteria) checkPruneOptions({ ...o, criterion: k });

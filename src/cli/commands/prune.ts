@@ -57,6 +57,7 @@ interface PruneFlags extends DataFlags {
   exclude?: number[];
   keepPathNeurons: boolean;
   dropBlocks: number;
+  heads: number;
   fromTrace?: string;
   evalImages?: string;
   evalLabels?: string;
@@ -114,6 +115,7 @@ export function registerPrune(program: Command): void {
     .addOption(new Option('--round-to <n>', 'kept widths are multiples of this').argParser(intArg('--round-to', 1)).default(DEFAULTS.roundTo))
     .addOption(new Option('--exclude <blocks>', 'blocks left whole, e.g. 0,11 or 0-2').argParser((v) => parseLayerList(v)))
     .option('--keep-path-neurons', "never remove a neuron on a class's preferred path", false)
+    .addOption(new Option('--heads <fraction>', 'fraction of attention heads to remove per block, lowest per-head gate Taylor score |dL/dgate| on the scoring images').argParser(fractionArg('--heads')).default(0))
     .addOption(new Option('--drop-blocks <n>', 'also remove this many whole blocks, those of lowest Block Influence on the scoring images').argParser(intArg('--drop-blocks', 0)).default(0))
     .option('--from-trace <dir>', 'read the paths of a trace-path run (its --out folder) instead of searching')
     .option('--eval-images <dir>', 'evaluation images (default: a seeded split of --images)')
@@ -167,6 +169,7 @@ export function registerPrune(program: Command): void {
       exclude: flags.exclude,
       keepPathNeurons: flags.keepPathNeurons,
       dropBlocks: flags.dropBlocks,
+      heads: flags.heads,
       fromTrace: flags.fromTrace,
       steps: flags.steps,
       rule: flags.rule,
@@ -240,7 +243,9 @@ const bytes = (x: number) => (x >= 1024 ** 2 ? `${(x / 1024 ** 2).toFixed(1)} Mi
 export function renderPrune(report: PruneReport, colour: boolean): string {
   const r = report.results;
   const e = r.evaluation;
-  const widths = r.blocks.map((b) => (b.dropped ? `dropped (BI ${b.blockInfluence?.toFixed(3)})` : `${b.ffnBefore}->${b.ffnAfter}`)).join(', ');
+  const widths = r.blocks
+    .map((b) => (b.dropped ? `dropped (BI ${b.blockInfluence?.toFixed(3)})` : `${b.ffnBefore}->${b.ffnAfter}${r.policy.heads > 0 && b.headsBefore !== null ? ` (heads ${b.headsBefore}->${b.headsAfter})` : ''}`))
+    .join(', ');
   const lines = [
     `${COMMAND}: criterion ${r.criterion}, ${pct(r.ffn.removedFraction)} of FFN neurons removed (${count(r.ffn.before - r.ffn.after)} of ${count(r.ffn.before)}; asked ${pct(r.policy.ffn)} ${r.policy.scope}, widths rounded to ${r.policy.roundTo})`,
     `per block: ${widths}`,

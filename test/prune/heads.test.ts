@@ -76,7 +76,7 @@ describe('head scores', () => {
     const { report } = await runPrune(MODEL, { images: path.join(ROOT, 'fixtures/digits'), criterion: 'magnitude', ffn: 0, heads: 0.5, scoreImages: 10, provider: 'cpu', threads: 1, latency: false, out });
     const r = report.results;
     expect(r.blocks.map((b) => [b.headsBefore, b.headsAfter])).toEqual([[4, 2], [4, 2], [4, 2], [4, 2]]);
-    expect(r.output.layout.blocks.map((b: { attention?: { heads: number } }) => b.attention?.heads)).toEqual([2, 2, 2, 2]);
+    expect(r.output.layout.blocks.map((b) => (b as { attention?: { heads: number } }).attention?.heads)).toEqual([2, 2, 2, 2]);
     const rows = fs.readFileSync(path.join(out, 'removed.csv'), 'utf8').trim().split(/\r?\n/).filter((l) => l.includes(',head,'));
     expect(rows.length).toBe(8);
     expect(r.parameters.before - r.parameters.after).toBe(4 * 2 * 16 * (3 * 64 + 3 + 64));

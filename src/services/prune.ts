@@ -476,7 +476,7 @@ export async function runPrune(modelPath: string, o: PruneOptions): Promise<Prun
     scoring: {
       images: Math.max(scored.images, headPlan ? scoreItems.length : 0),
       source: scored.images || headPlan ? (describeSource({ ...source, items: scoreItems }) as Record<string, never>) : null,
-      split,
+      split: o.fromTrace !== undefined ? `${split}; paths read from ${o.fromTrace} (its images are not checked against the evaluation images)` : split,
       steps: c.steps,
       rule: c.rule,
       seed: c.seed,

@@ -22,7 +22,7 @@ export const pruneResultsSchema = z.object({
     heads: num.describe('Fraction of attention heads asked to be removed per block.'),
   }),
   scoring: z.object({
-    images: int.describe('Images the scores were computed on (0 for magnitude, random).'),
+    images: int.describe('Scoring images this run passed through the model (0 for magnitude and random, and for paths read with --from-trace).'),
     source: z.record(z.string(), z.json()).nullable(),
     split: z.string().describe('How scoring and evaluation images were chosen (disjoint).'),
     steps: int,

@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runPrune, splitItems } from '../../src/services/prune.js';
+import { tracePath } from '../../src/services/tracePath.js';
 import { loadModel, encodeModel } from '../../src/onnx/model.js';
 import type { ModelProto } from '../../src/onnx/proto.js';
 import { Graph } from '../../src/onnx/graph.js';
@@ -143,6 +144,27 @@ describe('prune service on the digits model', () => {
     const removed = csv(path.join(out, 'removed.csv'));
     expect(removed).toEqual([{ block: String(lowest), kind: 'block', index: String(lowest), score: String(bi[lowest]) }]);
     expect(r.ffn.after).toBe(3 * 128);
+  }, 120_000);
+
+  it('--from-trace reads a trace-path run: every neuron on a traced path is kept', async () => {
+    const trace = path.join(tmp, 'real-trace');
+    await tracePath({ model: MODEL, images: DIGITS, limit: 8, target: 'auto', objective: 'prob', steps: 4, jas: 'product', baselines: [], topK: 5, batch: 8, seed: 0, resume: false, out: trace, force: true, provider: 'cpu', deviceId: 0, threads: 1, preprocess: {} });
+    const traced = JSON.parse(fs.readFileSync(path.join(trace, 'report.json'), 'utf8')).results.images as { methods: { method: string; path: number[] }[] }[];
+    const onPath = new Set(traced.flatMap((im) => im.methods.find((m) => m.method === 'path')!.path.map((j, l) => `${l}:${j}`)));
+    const out = path.join(tmp, 'from-trace');
+    const { report } = await runPrune(MODEL, { images: DIGITS, criterion: 'path', fromTrace: trace, ffn: 0.5, out, ...quiet });
+    expect(report.results.scoring.fromTrace).toBe(trace);
+    expect(report.results.scoring.images).toBe(0); // no image ran through the model for the scores
+    const removed = csv(path.join(out, 'removed.csv'));
+    expect(removed.length).toBe(256);
+    for (const r of removed) expect(onPath.has(`${r.block}:${r.index}`)).toBe(false);
+    // --keep-path-neurons with another criterion protects each class's preferred neuron per block.
+    const k = await runPrune(MODEL, { images: DIGITS, criterion: 'random', fromTrace: trace, keepPathNeurons: true, ffn: 0.9, roundTo: 1, out: path.join(tmp, 'keep'), ...quiet });
+    const kept = k.report.results.blocks;
+    expect(kept.every((b) => b.protected >= 1 && b.ffnAfter >= b.protected)).toBe(true);
+    const removedK = new Set(csv(path.join(tmp, 'keep', 'removed.csv')).map((r) => `${r.block}:${r.index}`));
+    const preferred = JSON.parse(fs.readFileSync(path.join(trace, 'report.json'), 'utf8')).results.classes.preferred as (number[] | null)[];
+    for (const p of preferred) p?.forEach((j, l) => expect(removedK.has(`${l}:${j}`)).toBe(false));
   }, 120_000);
 
   it('--from-trace refuses a run of another model (exit 2)', async () => {

@@ -34,8 +34,9 @@ import { checkLabelRange, describeSource, discoverImages, type DataItem, type Da
 import { loadBatch } from '../data/dataset.js';
 import { inferPreprocess, type PreprocessOverrides, type PreprocessSpec } from '../data/preprocess.js';
 import type { ProviderChoice } from '../runtime/session.js';
-import { makeEnvelope, runtimeInfo, Stopwatch, type Envelope } from '../report/envelope.js';
-import { prepareOutDir, type OutDir } from '../report/outdir.js';
+import { runtimeInfo, type Stopwatch, type Envelope } from '../report/envelope.js';
+import type { OutDir } from '../report/outdir.js';
+import { CommandRun, outputModelInfo, runCommand, type RunHooks } from './commandRun.js';
 import type { CsvRow } from '../report/csv.js';
 import { mulberry32 } from '../random.js';
 import { badInput, usageError } from '../errors.js';
@@ -373,15 +374,33 @@ export function blocksToDrop(bi: readonly number[], n: number, exclude: readonly
   return cand.sort((a, b) => a.v - b.v || a.l - b.l).slice(0, n).map((x) => x.l).sort((a, b) => a - b);
 }
 
-export async function runPrune(modelPath: string, o: PruneOptions): Promise<PruneOutcome> {
+export async function runPrune(modelPath: string, options: PruneOptions, hooks: RunHooks = {}): Promise<PruneOutcome> {
+  return runCommand(COMMAND, hooks, (run) => prune(modelPath, { ...options, notice: options.notice ?? ((l) => run.notice(l)), onProgress: options.onProgress ?? phaseProgress(run) }, run));
+}
+
+/** Scoring progress as the run's progress; the later phases as one notice each. */
+export function phaseProgress(run: CommandRun): (e: PruneProgress) => void {
+  let phase = '';
+  return (e) => {
+    if (e.phase === 'score') run.progress(e.done, e.total);
+    else if (e.phase !== phase) run.notice(`${COMMAND}: ${e.phase === 'finetune' ? `fine-tuning, ${e.total} steps` : `evaluating on ${e.total} images`}`);
+    phase = e.phase;
+  };
+}
+
+async function prune(modelPath: string, o: PruneOptions, run: CommandRun): Promise<PruneOutcome> {
   const c = checkPruneOptions(o);
-  const clock = new Stopwatch();
+  const clock = run.clock;
   const inp = await openPruneInputs(modelPath, o, c, clock);
   const { stored, loaded, layout, storedLayout, scoreItems, evalSource, split, spec, source } = inp;
   const original = stored.proto;
-  const out = prepareOutDir({ command: COMMAND, out: o.out, force: o.force }, o.save ? [FILES.report, FILES.removed, FILES.blocks, FILES.metrics] : Object.values(FILES));
+  if (o.save !== undefined) {
+    const target = path.resolve(o.save);
+    if (fs.existsSync(target) && !o.force) throw usageError(`${o.save} already exists; pass --force to overwrite it or choose another --save path.`);
+    if (target === path.resolve(modelPath)) throw usageError(`the pruned model would overwrite its input ${modelPath}; choose another --save path or --out folder.`);
+  }
+  const out = run.claim({ out: o.out, force: o.force, files: o.save ? [FILES.report, FILES.removed, FILES.blocks, FILES.metrics] : Object.values(FILES) });
   const modelOut = o.save ? path.resolve(o.save) : out.path(FILES.model);
-  if (o.save && fs.existsSync(modelOut) && !o.force) throw usageError(`${o.save} already exists; pass --force to overwrite it or choose another --save path.`);
   if (path.resolve(modelOut) === path.resolve(modelPath)) throw usageError(`the pruned model would overwrite its input ${modelPath}; choose another --save path or --out folder.`);
 
   const scored = await scoreForPrune(inp, [c.criterion], o, c, clock);
@@ -501,17 +520,17 @@ export async function runPrune(modelPath: string, o: PruneOptions): Promise<Prun
     finetune: ft ? { steps: c.finetune, temperature: c.kdTemperature, lr: c.lr, batch: c.finetuneBatch, loss: ft.loss, ms: ft.ms } : null,
     evaluation: evalReport.results,
   };
-  const report = makeEnvelope(
+  const report = run.envelope(
     {
-      command: COMMAND,
       options: o.reportOptions ?? { ...c, images: o.images, evalImages: o.evalImages, fromTrace: o.fromTrace, output: o.output, save: o.save },
       model: { path: modelPath, sha256: stored.sha256, layout: storedLayout as never },
       runtime: runtimeInfo({ provider }, { provider: o.provider, deviceId: o.deviceId, threads: o.threads }, 'thread'),
-      timings: clock.finish(),
+      outputModel: outputModelInfo(modelOut, o.save ?? path.relative(process.cwd(), modelOut)),
       results,
     },
     pruneResultsSchema,
   );
+  await run.writeReports(report, (out) => {
   out.writeCsv(FILES.removed, [...removedRows(decision, dropped, scored.blockInfluence), ...(headPlan?.removed ?? []).map((r) => ({ block: r.block, kind: 'head', index: r.index, score: r.score }))], ['block', 'kind', 'index', 'score']);
   out.writeCsv(
     FILES.blocks,
@@ -519,7 +538,7 @@ export async function runPrune(modelPath: string, o: PruneOptions): Promise<Prun
     ['block', 'ffn_before', 'ffn_after', 'heads_before', 'heads_after', 'protected', 'dropped', 'block_influence'],
   );
   out.writeCsv(FILES.metrics, metricRows(evalReport.results), METRIC_COLUMNS);
-  out.writeJson(FILES.report, report);
+  });
   return { report, outDir: out, decision, scores };
 }
 

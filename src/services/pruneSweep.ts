@@ -11,11 +11,12 @@ import { iterateBatches } from '../data/dataset.js';
 import { describeSource } from '../data/sources.js';
 import { compareClassifiers, evaluateClassifier, sessionClassifier, type Classifier, type ClassifierBatch } from './evaluate.js';
 import { checkPruneOptions, openPruneInputs, scoreForPrune, COMMAND, type PruneOptions } from './prune.js';
+import { CommandRun, runCommand, type RunHooks } from './commandRun.js';
 import { CRITERIA, type Criterion } from '../analysis/importance.js';
 import { planFfn } from '../prune/policy.js';
 import { applyPlan } from '../prune/apply.js';
-import { makeEnvelope, runtimeInfo, Stopwatch, type Envelope } from '../report/envelope.js';
-import { prepareOutDir, type OutDir } from '../report/outdir.js';
+import { runtimeInfo, type Envelope } from '../report/envelope.js';
+import type { OutDir } from '../report/outdir.js';
 import { writeChart, chartFiles, type ChartSpec } from '../report/charts.js';
 import { registerReportSchema } from '../report/schema.js';
 import { usageError } from '../errors.js';
@@ -85,7 +86,21 @@ export function curvesSpec(r: SweepResults, title: string): ChartSpec {
   return { title, width: 420, height: 280, data: { values }, layer: layers } as unknown as ChartSpec;
 }
 
-export async function runPruneSweep(modelPath: string, o: SweepOptions): Promise<{ report: Envelope<SweepResults>; outDir: OutDir }> {
+export async function runPruneSweep(modelPath: string, options: SweepOptions, hooks: RunHooks = {}): Promise<{ report: Envelope<SweepResults>; outDir: OutDir }> {
+  return runCommand(COMMAND, hooks, (run) => {
+    let said = false;
+    const progress = (e: { phase: string; done: number; total: number }) => {
+      if (e.phase === 'score') run.progress(e.done, e.total);
+      else if (!said) {
+        said = true;
+        run.notice(`${COMMAND} --sweep: evaluating ${e.total} pruned models`);
+      }
+    };
+    return sweep(modelPath, { ...options, notice: options.notice ?? ((l) => run.notice(l)), onProgress: options.onProgress ?? progress }, run);
+  });
+}
+
+async function sweep(modelPath: string, o: SweepOptions, run: CommandRun): Promise<{ report: Envelope<SweepResults>; outDir: OutDir }> {
   if (o.fractions.length === 0) throw usageError('--sweep needs at least one fraction, e.g. --sweep 0.1,0.3,0.5');
   for (const f of o.fractions) if (!(f >= 0 && f < 1)) throw usageError(`--sweep fractions are from 0 up to (not including) 1 (got ${f})`);
   if (o.finetune) throw usageError('--sweep evaluates pruned models without fine-tuning; drop --finetune');
@@ -94,9 +109,9 @@ export async function runPruneSweep(modelPath: string, o: SweepOptions): Promise
   const criteria = [...new Set(o.criteria)];
   const c = checkPruneOptions({ ...o, criterion: criteria[0] });
   for (const k of criteria) checkPruneOptions({ ...o, criterion: k });
-  const clock = new Stopwatch();
+  const clock = run.clock;
   const inp = await openPruneInputs(modelPath, o, c, clock);
-  const out = prepareOutDir({ command: COMMAND, out: o.out, force: o.force }, [...Object.values(SWEEP_FILES), ...chartFiles(SWEEP_CHART)]);
+  const out = run.claim({ out: o.out, force: o.force, files: [...Object.values(SWEEP_FILES), ...chartFiles(SWEEP_CHART)] });
   const scored = await scoreForPrune(inp, criteria, o, c, clock);
   const rt = { provider: o.provider, deviceId: o.deviceId, threads: o.threads, notice: o.notice };
   const batches: ClassifierBatch[] = [];
@@ -149,24 +164,23 @@ export async function runPruneSweep(modelPath: string, o: SweepOptions): Promise
       original: { top1: base.accuracy?.top1 ?? null, low: base.accuracy?.top1Interval.low ?? null, high: base.accuracy?.top1Interval.high ?? null },
       points,
     };
-    const report = makeEnvelope(
+    const report = run.envelope(
       {
-        command: COMMAND,
         options: o.reportOptions ?? { ...c, criteria, fractions: o.fractions, images: o.images, evalImages: o.evalImages },
         model: { path: modelPath, sha256: inp.stored.sha256, layout: inp.storedLayout as never },
         runtime: runtimeInfo({ provider: scored.provider ?? provider }, { provider: o.provider, deviceId: o.deviceId, threads: o.threads }, 'thread'),
-        timings: clock.finish(),
         results,
       },
       sweepResultsSchema,
     );
+    await run.writeReports(report, async (out) => {
     out.writeCsv(
       SWEEP_FILES.curves,
       points.map((p) => ({ criterion: p.criterion, fraction: p.fraction, removed_fraction: p.removedFraction, top1: p.top1, ci_low: p.low, ci_high: p.high, agreement: p.agreement, mean_kl: p.meanKl, accuracy_difference: p.accuracyDifference })),
       ['criterion', 'fraction', 'removed_fraction', 'top1', 'ci_low', 'ci_high', 'agreement', 'mean_kl', 'accuracy_difference'],
     );
     await writeChart(out, SWEEP_CHART, curvesSpec(results, `Pruning FFN neurons: ${modelPath.split('/').pop()}`));
-    out.writeJson(SWEEP_FILES.report, report);
+    });
     return { report, outDir: out };
   } finally {
     await refSession.release();

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureBuilt, runVitpathAsync } from '../helpers/cli.js';
+import { ensureBuilt, runVitpath } from '../helpers/cli.js';
 
 let tmp: string;
 beforeAll(() => {
@@ -16,7 +16,7 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 describe('vitpath prune (CLI)', () => {
   it('ig criterion: JSON report on stdout, summary on stderr, files in --out', async () => {
     const out = path.join(tmp, 'run');
-    const r = await runVitpathAsync(['prune', 'fixtures/models/digits-vit.onnx', '--images', 'fixtures/digits', '--criterion', 'ig', '--steps', '4', '--ffn', '0.25', '--score-images', '10', '--provider', 'cpu', '--threads', '1', '--repeat', '2', '--warmup', '1', '--out', out, '--json']);
+    const r = await runVitpath(['prune', 'fixtures/models/digits-vit.onnx', '--images', 'fixtures/digits', '--criterion', 'ig', '--steps', '4', '--ffn', '0.25', '--score-images', '10', '--provider', 'cpu', '--threads', '1', '--repeat', '2', '--warmup', '1', '--out', out, '--json']);
     expect(r.code, r.stderr).toBe(0);
     const rep = JSON.parse(r.stdout);
     expect(rep.command).toBe('prune');
@@ -28,21 +28,21 @@ describe('vitpath prune (CLI)', () => {
     expect(r.stderr).toMatch(/25\.00% of FFN neurons removed/);
     for (const f of ['model.onnx', 'report.json', 'removed.csv', 'blocks.csv', 'eval.csv']) expect(fs.existsSync(path.join(out, f)), f).toBe(true);
     // inspect reads the pruned model and shows the new widths.
-    const ins = await runVitpathAsync(['inspect', path.join(out, 'model.onnx'), '--json']);
+    const ins = await runVitpath(['inspect', path.join(out, 'model.onnx'), '--json']);
     expect(ins.code, ins.stderr).toBe(0);
     expect(JSON.parse(ins.stdout).model.layout.blocks.map((b: { fc1: { outFeatures: number } }) => b.fc1.outFeatures)).toEqual([96, 96, 96, 96]);
   }, 120_000);
 
   it('--schema prints the report schema', async () => {
-    const r = await runVitpathAsync(['prune', '--schema']);
+    const r = await runVitpath(['prune', '--schema']);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout).properties.results.properties.criterion).toBeTruthy();
   });
 
   it('exit codes: 1 without --images or with a bad fraction, 2 for a missing model', async () => {
-    expect((await runVitpathAsync(['prune', 'fixtures/models/digits-vit.onnx'])).code).toBe(1);
-    expect((await runVitpathAsync(['prune', 'fixtures/models/digits-vit.onnx', '--images', 'fixtures/digits', '--ffn', '1'])).code).toBe(1);
-    const r = await runVitpathAsync(['prune', path.join(tmp, 'nope.onnx'), '--images', 'fixtures/digits', '--out', path.join(tmp, 'x')]);
+    expect((await runVitpath(['prune', 'fixtures/models/digits-vit.onnx'])).code).toBe(1);
+    expect((await runVitpath(['prune', 'fixtures/models/digits-vit.onnx', '--images', 'fixtures/digits', '--ffn', '1'])).code).toBe(1);
+    const r = await runVitpath(['prune', path.join(tmp, 'nope.onnx'), '--images', 'fixtures/digits', '--out', path.join(tmp, 'x')]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/nope\.onnx/);
   });

@@ -174,6 +174,8 @@ describe('prune service on the digits model', () => {
     const err = await runPrune(MODEL, { images: DIGITS, criterion: 'path', fromTrace: trace, out: path.join(tmp, 'ft'), ...quiet }).catch((e: unknown) => e);
     expect((err as VitpathError).exitCode).toBe(ExitCode.BAD_INPUT);
     expect((err as Error).message).toMatch(/different model/);
+    // The failed run leaves no folder behind (the shared command run abandons what it created).
+    expect(fs.existsSync(path.join(tmp, 'ft'))).toBe(false);
   });
 
   it('fine-tuning lowers KL(original || pruned) on the scoring images', async () => {

@@ -3,12 +3,10 @@
 // removed and what it cost (the eval service's before/after on disjoint evaluation images).
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import Table from 'cli-table3';
-import * as path from 'node:path';
 import { addLimitOption, addOutputOptions, addRuntimeOptions, addSchemaOption, addSeedOption, commonOptionsOf, intArg } from '../options.js';
 import { addDataOptions, preprocessOverridesOf, type DataFlags } from '../dataOptions.js';
-import { createProgress, type Progress } from '../progress.js';
-import { interactive, printJson, summary } from '../output.js';
-import { COMMAND, DEFAULTS, FILES, runPrune, type PruneReport } from '../../services/prune.js';
+import { runReportCommand } from '../runReport.js';
+import { COMMAND, DEFAULTS, runPrune, type PruneReport } from '../../services/prune.js';
 import { runPruneSweep, type SweepResults } from '../../services/pruneSweep.js';
 import type { Envelope } from '../../report/envelope.js';
 import { CRITERIA, type Criterion } from '../../analysis/importance.js';
@@ -146,15 +144,6 @@ export function registerPrune(program: Command): void {
     }
     if (model === undefined) throw usageError('prune needs a model: vitpath prune model.onnx --images DIR (see vitpath prune --help).');
     if (!flags.images) throw usageError('prune needs --images (a folder, list, image or IDX file) to score and evaluate on.');
-    let progress: Progress | undefined;
-    let phase = '';
-    const seen = new Set<string>();
-    const notice = (l: string) => {
-      if (common.quiet || seen.has(l)) return;
-      seen.add(l);
-      if (progress) progress.log(l);
-      else process.stderr.write(l + '\n');
-    };
     const options = {
       images: flags.images,
       labels: flags.labels,
@@ -186,51 +175,16 @@ export function registerPrune(program: Command): void {
       save: flags.save,
     };
     if (flags.criterion.length > 1 && !flags.sweep) throw usageError('several --criterion values need --sweep (one pruned model is written per run).');
-    const runtimeOpts = {
-      provider: common.provider,
-      deviceId: common.deviceId,
-      threads: common.threads,
-      out: common.out,
-      force: common.force,
-      notice,
-      onProgress: (e: { phase: string; done: number; total: number }) => {
-        if (e.phase !== phase) {
-          progress?.succeed();
-          phase = e.phase;
-          progress = createProgress({ label: `${COMMAND}: ${e.phase}`, total: e.total, unit: e.phase === 'finetune' ? 'step' : e.phase === 'evaluate' && flags.sweep ? 'model' : 'img', quiet: common.quiet });
-        }
-        progress!.update(e.done);
-      },
-    };
+    const runtimeOpts = { provider: common.provider, deviceId: common.deviceId, threads: common.threads, out: common.out, force: common.force };
     if (flags.sweep) {
-      const { report, outDir } = await runPruneSweep(model, {
-        ...options,
-        ...runtimeOpts,
-        criteria: flags.criterion,
-        fractions: flags.sweep,
-        reportOptions: { ...options, criterion: flags.criterion, sweep: flags.sweep, provider: common.provider, threads: common.threads },
-      }).catch((e) => {
-        progress?.fail();
-        throw e;
-      });
-      progress?.succeed();
-      if (common.json) printJson(report);
-      const where = path.relative(process.cwd(), outDir.dir) || '.';
-      summary(`${renderSweep(report, interactive(common))}\nReports: ${where}/ (report.json, curves.csv, curves.svg, curves.vl.json)`, common);
+      await runReportCommand({ label: COMMAND, flags: common, render: renderSweep }, (hooks) =>
+        runPruneSweep(model, { ...options, ...runtimeOpts, criteria: flags.criterion, fractions: flags.sweep!, reportOptions: { ...options, criterion: flags.criterion, sweep: flags.sweep, provider: common.provider, threads: common.threads } }, hooks),
+      );
       return;
     }
-    const { report, outDir } = await runPrune(model, {
-      ...options,
-      ...runtimeOpts,
-      reportOptions: { ...options, provider: common.provider, threads: common.threads },
-    }).catch((e) => {
-      progress?.fail();
-      throw e;
-    });
-    progress?.succeed();
-    if (common.json) printJson(report);
-    const where = path.relative(process.cwd(), outDir.dir) || '.';
-    summary(`${renderPrune(report, interactive(common))}\nReports: ${where}/ (${Object.values(FILES).filter((f) => f !== FILES.model || !flags.save).join(', ')})`, common);
+    await runReportCommand({ label: COMMAND, flags: common, render: renderPrune }, (hooks) =>
+      runPrune(model, { ...options, ...runtimeOpts, reportOptions: { ...options, provider: common.provider, threads: common.threads } }, hooks),
+    );
   });
 }
 

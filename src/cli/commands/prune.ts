@@ -26,6 +26,9 @@ mean-pooled models, on the scoring images; F = softmax probability of the label,
   ig          mean |integrated gradient| of the neuron (its layer's row scaled from 0, --rule, --steps)
   taylor      mean |a · dF/da|           activation  mean |a|
   magnitude   ‖fc1 column‖·‖fc2 row‖     random      seeded
+Heads (--heads FRACTION): per block, those of lowest per-head gate Taylor score |dL/dgate| (q/k/v
+columns, projection rows and every head-count constant cut); blocks (--drop-blocks N): lowest Block
+Influence, the residual stream passing through. --sweep varies the FFN fraction only.
 Scoring and evaluation images are disjoint: --eval-images DIR, or a seeded split of --images
 (--score-images N, default 1000, at most half).
 
@@ -34,8 +37,8 @@ Outputs in --out (default ./vitpath-out/prune-<time>):
   report.json  options, scores' provenance, per-block widths, parameters, FFN MACs, fine-tune loss
                curve, the eval service's before/after (accuracy with intervals, agreement, KL,
                latency at batch 1 and --batch, parameters, file size)
-  removed.csv  block,kind,index,score of every removed neuron
-  blocks.csv   block,ffn_before,ffn_after,protected
+  removed.csv  block,kind,index,score of every removed neuron (kind ffn), head (head) and block (block)
+  blocks.csv   block,ffn_before,ffn_after,heads_before,heads_after,protected,dropped,block_influence
   eval.csv     the eval metrics (model = pruned, reference = original)
 
 Examples:
@@ -44,7 +47,7 @@ Examples:
   vitpath trace-path vit.onnx --images val/ --out trace && vitpath prune vit.onnx --images val/ --from-trace trace --keep-path-neurons
 
 Exit codes: 0 ok, 1 usage (or an output file exists without --force), 2 bad model/images/trace,
-            3 unsupported model, 4 runtime failure.`;
+            3 unsupported model, 4 runtime failure, 130/143 interrupted (nothing left that blocks a rerun).`;
 
 interface PruneFlags extends DataFlags {
   criterion: Criterion[];

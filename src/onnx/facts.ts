@@ -47,8 +47,8 @@ export type Precision = string;
 export interface ModelFacts {
   /**
    * Elements of the weight initializers: float and 4/8/16-bit integer types with at least 2 elements
-   * (scalars are folded constants); quantization scales and zero points, int32/int64 tensors (shapes,
-   * indices) and Constant nodes are not counted.
+   * (scalars are folded constants), and int32 biases a DequantizeLinear reads; quantization scales and
+   * zero points, other int32/int64 tensors (shapes, indices) and Constant nodes are not counted.
    */
   parameters: number;
   /** Weight elements per element type name, e.g. { float32: 139018 }. */
@@ -105,7 +105,9 @@ export function modelFacts(model: ModelProto): ModelFacts {
     const dt = t.dataType as DataType;
     const n = numelOf(t.dims);
     // Scalars are folded constants (1/sqrt(d), GELU's 0.5, ...), not weights.
-    if (!WEIGHT_TYPES.has(dt) || quantParams.has(t.name) || n < 2) continue;
+    // int32 tensors a DequantizeLinear reads are quantized biases: weights too.
+    const weight = WEIGHT_TYPES.has(dt) || (dt === DataType.INT32 && dequantized.has(t.name));
+    if (!weight || quantParams.has(t.name) || n < 2) continue;
     parameters += n;
     byType.set(dt, (byType.get(dt) ?? 0) + n);
     if (dequantized.has(t.name) && n > quantizedCount) {

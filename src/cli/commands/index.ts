@@ -4,6 +4,7 @@ import { registerDemo } from './demo.js';
 import { registerEval } from './eval.js';
 import { registerInspect } from './inspect.js';
 import { registerProbeLayers } from './probeLayers.js';
+import { registerQuantize } from './quantize.js';
 import { registerTracePath } from './tracePath.js';
 
 export function registerCommands(program: Command): void {
@@ -12,5 +13,6 @@ export function registerCommands(program: Command): void {
   registerTracePath(program);
   registerProbeLayers(program);
   registerEval(program);
+  registerQuantize(program);
   registerDemo(program);
 }

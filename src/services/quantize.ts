@@ -1,0 +1,275 @@
+// The `quantize` service: write a quantized copy of a float ViT (int8 static QDQ; dynamic and
+// float16 modes in their own modules) and report what it did and what it cost: per-layer scheme and
+// calibrated ranges, how many layers ONNX Runtime fused into int8 kernels, and the eval service's
+// before/after on images disjoint from the calibration images (accuracy with intervals, agreement,
+// KL, latency at batch 1 and N, parameters, file size).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { loadModel, encodeModel, saveModel, sha256Hex } from '../onnx/model.js';
+import type { ModelProto } from '../onnx/proto.js';
+import { assertFloatModel, prepareVitModel } from './vitModel.js';
+import { discoverImages, type DataItem } from '../data/sources.js';
+import { iterateBatches } from '../data/dataset.js';
+import { inferPreprocess, type PreprocessOverrides } from '../data/preprocess.js';
+import { mulberry32 } from '../random.js';
+import { optimizedGraph } from '../runtime/optimized.js';
+import type { RuntimeOptions } from '../runtime/session.js';
+import { CALIBRATION_METHODS, type CalibrationMethod } from '../quantize/calibrate.js';
+import type { QuantTarget } from '../quantize/targets.js';
+import { quantizeStatic, scopeOf, type QuantizedLayer } from './quantizeCore.js';
+import { evaluateModels, type EvalProgress } from './eval.js';
+import { COMMAND, MODES, quantizeResultsSchema, type LayerRecord, type QuantizeMode, type QuantizeResults } from './quantizeSchema.js';
+import { makeEnvelope, Stopwatch, type Envelope } from '../report/envelope.js';
+import { prepareOutDir, type OutDir } from '../report/outdir.js';
+import type { CsvRow } from '../report/csv.js';
+import { badInput, usageError } from '../errors.js';
+
+export { COMMAND };
+export const FILES = { model: 'model.onnx', report: 'report.json', layers: 'layers.csv' } as const;
+export const DEFAULTS = { calibImages: 256, calibration: 'minmax' as CalibrationMethod, percentile: 99.99, batch: 32, seed: 0 } as const;
+
+export type QuantizeReport = Envelope<QuantizeResults>;
+
+export interface QuantizeOptions {
+  images: string;
+  labels?: string;
+  preprocess?: PreprocessOverrides;
+  mode?: QuantizeMode;
+  calibration?: CalibrationMethod;
+  percentile?: number;
+  /** Calibration images, drawn at random (seeded) from the image list; the rest are evaluated. */
+  calibImages?: number;
+  seed?: number;
+  /** Evaluate at most this many of the non-calibration images. */
+  limit?: number;
+  include?: readonly string[];
+  exclude?: readonly string[];
+  output?: string;
+  batch?: number;
+  /** Measure latency in the evaluation (default true). */
+  latency?: boolean;
+  warmup?: number;
+  repeat?: number;
+  /** Skip the before/after evaluation (the model is still written and its fusion checked). */
+  evaluate?: boolean;
+  runtime?: RuntimeOptions;
+  out?: string;
+  /** Write the model here instead of <out>/model.onnx. */
+  save?: string;
+  force?: boolean;
+  reportOptions?: Record<string, unknown>;
+  notice?: (line: string) => void;
+  onProgress?: (e: { phase: 'calibrate' | EvalProgress['phase']; done: number; total: number }) => void;
+}
+
+/** Positions of the calibration images: `n` drawn without replacement (seeded), in list order. */
+export function calibrationIndices(total: number, n: number, seed: number): number[] {
+  const idx = Array.from({ length: total }, (_, i) => i);
+  const rand = mulberry32(seed);
+  for (let i = 0; i < n; i++) {
+    const j = i + Math.floor(rand() * (total - i));
+    [idx[i], idx[j]] = [idx[j]!, idx[i]!];
+  }
+  return idx.slice(0, n).sort((a, b) => a - b);
+}
+
+function checkOptions(o: QuantizeOptions): Required<Pick<QuantizeOptions, 'mode' | 'calibration' | 'percentile' | 'calibImages' | 'seed' | 'batch'>> {
+  const mode = o.mode ?? 'int8';
+  if (!MODES.includes(mode)) throw usageError(`--mode must be one of ${MODES.join(', ')} (got "${mode}")`);
+  const calibration = o.calibration ?? DEFAULTS.calibration;
+  if (!CALIBRATION_METHODS.includes(calibration)) throw usageError(`--calibration must be one of ${CALIBRATION_METHODS.join(', ')} (got "${calibration}")`);
+  const percentile = o.percentile ?? DEFAULTS.percentile;
+  if (!(percentile > 0 && percentile <= 100)) throw usageError(`--percentile must be in (0, 100] (got ${percentile})`);
+  const calibImages = o.calibImages ?? DEFAULTS.calibImages;
+  if (!Number.isInteger(calibImages) || calibImages < 1) throw usageError(`--calib-images must be a positive integer (got ${calibImages})`);
+  const batch = o.batch ?? DEFAULTS.batch;
+  if (!Number.isInteger(batch) || batch < 1) throw usageError(`--batch must be a positive integer (got ${batch})`);
+  return { mode, calibration, percentile, calibImages, seed: o.seed ?? DEFAULTS.seed, batch };
+}
+
+function layerRecord(t: QuantTarget, q: QuantizedLayer | undefined, reason: string | null, precision: LayerRecord['precision']): LayerRecord {
+  const l = t.linear;
+  return {
+    name: t.name,
+    block: t.block,
+    kind: t.kind,
+    node: l.node,
+    weight: l.weight,
+    inFeatures: l.inFeatures,
+    outFeatures: l.outFeatures,
+    precision: q ? 'int8' : precision,
+    scheme: q ? 'int8 weights symmetric per output channel, uint8 activations asymmetric per tensor' : 'float',
+    reason: q ? null : reason,
+    activation: q
+      ? {
+          min: q.range.min,
+          max: q.range.max,
+          observedMin: q.range.observedMin,
+          observedMax: q.range.observedMax,
+          scale: q.activation.scale,
+          zeroPoint: q.activation.zeroPoint,
+          clippedFraction: q.range.clippedFraction,
+        }
+      : null,
+    weights: q ? { channels: q.result.channels, zeroChannels: q.result.zeroChannels, maxStepError: q.result.maxWeightStepError } : null,
+    biasInt32: q ? (q.target.linear.bias ? q.result.biasInt32 : null) : null,
+    sensitivity: null,
+  };
+}
+
+export const LAYER_COLUMNS = [
+  'name', 'block', 'kind', 'precision', 'in_features', 'out_features', 'act_min', 'act_max', 'observed_min', 'observed_max',
+  'scale', 'zero_point', 'clipped_fraction', 'weight_zero_channels', 'weight_max_step_error', 'bias_int32', 'sensitivity_kl', 'sensitivity_agreement', 'reason',
+] as const;
+
+/** layers.csv: one row per linear layer. */
+export function layerRows(layers: readonly LayerRecord[]): CsvRow[] {
+  return layers.map((l) => ({
+    name: l.name,
+    block: l.block,
+    kind: l.kind,
+    precision: l.precision,
+    in_features: l.inFeatures,
+    out_features: l.outFeatures,
+    act_min: l.activation?.min,
+    act_max: l.activation?.max,
+    observed_min: l.activation?.observedMin,
+    observed_max: l.activation?.observedMax,
+    scale: l.activation?.scale,
+    zero_point: l.activation?.zeroPoint,
+    clipped_fraction: l.activation?.clippedFraction,
+    weight_zero_channels: l.weights?.zeroChannels,
+    weight_max_step_error: l.weights?.maxStepError,
+    bias_int32: l.biasInt32 === null ? null : l.biasInt32 ? 1 : 0,
+    sensitivity_kl: l.sensitivity?.meanKl,
+    sensitivity_agreement: l.sensitivity?.agreement,
+    reason: l.reason,
+  }));
+}
+
+/** The images split into calibration and evaluation, disjoint. */
+function splitImages(o: QuantizeOptions, calibImages: number, seed: number): { items: DataItem[]; calib: number[]; notice?: string } {
+  const src = discoverImages(o.images, { labels: o.labels });
+  const total = src.items.length;
+  if (total < 2) throw badInput(`${o.images}: quantize needs at least 2 images (calibration images and different evaluation images); found ${total}.`);
+  let n = calibImages;
+  let notice: string | undefined;
+  if (n >= total) {
+    n = Math.floor(total / 2);
+    notice = `${COMMAND}: ${o.images} has ${total} images, not more than --calib-images ${calibImages}: calibrating on ${n} and evaluating on the other ${total - n}`;
+  }
+  return { items: src.items, calib: calibrationIndices(total, n, seed), notice };
+}
+
+export interface QuantizeOutcome {
+  report: QuantizeReport;
+  outDir: OutDir;
+  modelPath: string;
+}
+
+/** The whole command: check inputs, claim the outputs, calibrate, rewrite, save, verify fusion, evaluate, write the reports. */
+export async function runQuantize(modelPath: string, o: QuantizeOptions): Promise<QuantizeOutcome> {
+  const opt = checkOptions(o);
+  const clock = new Stopwatch();
+  const stored = await clock.time('load', () => loadModel(modelPath));
+  assertFloatModel(stored.proto, modelPath, COMMAND);
+  const { loaded, layout } = await clock.time('locate', () => prepareVitModel(stored, { output: o.output }));
+  const { all, chosen } = scopeOf(loaded.proto, layout, o.include, o.exclude);
+  if (chosen.length === 0) throw usageError(`--include/--exclude leave no linear layer to quantize in ${modelPath}`);
+  const spec = inferPreprocess(layout.inputDims, o.preprocess);
+  const { items, calib, notice } = splitImages(o, opt.calibImages, opt.seed);
+  if (notice) o.notice?.(notice);
+  const calibSet = new Set(calib);
+
+  // Claim every output before the work: no partial output for bad input, nothing overwritten without --force.
+  const outDir = prepareOutDir({ command: COMMAND, out: o.out, force: o.force }, o.save ? [FILES.report, FILES.layers] : Object.values(FILES));
+  const target = o.save ? path.resolve(o.save) : outDir.path(FILES.model);
+  if (o.save && !o.force && fs.existsSync(target)) throw usageError(`${o.save} already exists; pass --force to overwrite it, or choose another --save path.`);
+
+  if (opt.mode !== 'int8') throw usageError(`--mode ${opt.mode} is not available yet; use --mode int8`);
+  const fixed = typeof layout.facts.batch === 'number' ? layout.facts.batch : undefined;
+  const calibItems = calib.map((i) => items[i]!);
+  const batches = async function* () {
+    for await (const b of iterateBatches(calibItems, spec, fixed ?? opt.batch)) {
+      if (fixed !== undefined && b.dims[0] !== fixed) continue; // a fixed-batch model takes only full batches
+      yield { data: b.data, dims: b.dims };
+    }
+  };
+  o.onProgress?.({ phase: 'calibrate', done: 0, total: calibItems.length });
+  const q = await clock.time('calibrate', () =>
+    quantizeStatic(loaded.proto, layout, batches(), {
+      method: opt.calibration,
+      percentile: opt.percentile,
+      include: o.include,
+      exclude: o.exclude,
+      runtime: o.runtime,
+      label: modelPath,
+      onProgress: (done) => o.onProgress?.({ phase: 'calibrate', done, total: calibItems.length }),
+    }),
+  );
+  const bytes = encodeModel(q.model);
+  const fused = await clock.time('verify', () => optimizedGraph(bytes, { threads: o.runtime?.threads || 1 }));
+  const notes: string[] = [];
+  if (fused.fusedInt8 < q.layers.length) {
+    const line = `${COMMAND}: ONNX Runtime fused ${fused.fusedInt8} of the ${q.layers.length} quantized layers into int8 kernels; the others run as float over dequantized weights (slower). Report the model's export style in an issue.`;
+    notes.push(line);
+    o.notice?.(line);
+  }
+  await clock.time('save', () => saveModel(q.model, target, { force: true }));
+
+  const byName = new Map(q.layers.map((l) => [l.target.name, l]));
+  const chosenNames = new Set(chosen.map((t) => t.name));
+  const layers = all.map((t) => layerRecord(t, byName.get(t.name), chosenNames.has(t.name) ? null : (o.include?.length || o.exclude?.length) ? 'out of the --include/--exclude scope' : 'kept in float by default (the classifier head)', 'float32'));
+
+  let evaluation: QuantizeResults['evaluation'] = null;
+  let runtime: QuantizeReport['runtime'] = null;
+  if (o.evaluate !== false) {
+    const ev = await clock.time('evaluate', () =>
+      evaluateModels(target, {
+        images: o.images,
+        labels: o.labels,
+        select: (list) => list.filter((_, i) => !calibSet.has(i)),
+        limit: o.limit,
+        compare: modelPath,
+        compareOutput: o.output,
+        output: undefined,
+        preprocess: o.preprocess,
+        batch: opt.batch,
+        latency: o.latency,
+        warmup: o.warmup,
+        repeat: o.repeat,
+        runtime: o.runtime,
+        notice: o.notice,
+        onProgress: (e) => o.onProgress?.(e),
+      }),
+    );
+    evaluation = ev.report.results;
+    runtime = ev.report.runtime;
+  }
+  const sizeBytes = fs.statSync(target).size;
+  const results: QuantizeResults = {
+    mode: opt.mode,
+    calibration: { method: opt.calibration, percentile: opt.calibration === 'percentile' ? opt.percentile : null, images: calib.length, seed: opt.seed, indices: calib },
+    output: { path: o.save ?? path.relative(process.cwd(), target), sha256: sha256Hex(bytes), bytes: sizeBytes },
+    fused: { quantizedLayers: q.layers.length, int8Kernels: fused.fusedInt8, ops: fused.ops },
+    layers,
+    float16: null,
+    evaluation,
+    notes,
+  };
+  const report = makeEnvelope(
+    {
+      command: COMMAND,
+      options: o.reportOptions ?? { images: o.images, mode: opt.mode, calibration: opt.calibration, calibImages: opt.calibImages, seed: opt.seed, include: o.include, exclude: o.exclude },
+      model: { path: modelPath, sha256: stored.sha256, layout: layout as unknown as QuantizeReport['model']['layout'] },
+      runtime,
+      timings: clock.finish(),
+      results,
+    },
+    quantizeResultsSchema,
+  );
+  outDir.writeCsv(FILES.layers, layerRows(layers), LAYER_COLUMNS);
+  outDir.writeJson(FILES.report, report);
+  return { report, outDir, modelPath: target };
+}
+

@@ -1,0 +1,86 @@
+// End-to-end: the built CLI (`node bin/vitpath.js quantize ...`) on the digits model: model.onnx,
+// report.json and layers.csv; every block linear int8 and fused by ONNX Runtime; calibration and
+// evaluation images disjoint; the written model passes vitpath eval --compare; --json; --save;
+// no overwrite without --force; trace-path refuses the quantized model with exit 3.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, ensureBuilt, runVitpathAsync as runVitpath } from '../helpers/cli.js';
+import { parseCsv } from '../../src/report/csv.js';
+import { loadModel } from '../../src/onnx/model.js';
+import { modelFacts } from '../../src/onnx/facts.js';
+
+const DIGITS_VIT = 'fixtures/models/digits-vit.onnx';
+const DIGITS = 'fixtures/digits';
+const FAST = ['--provider', 'cpu', '--threads', '1', '--warmup', '1', '--repeat', '2', '--batch', '8'];
+
+let tmp: string;
+beforeAll(() => {
+  ensureBuilt();
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vitpath-quantize-cli-'));
+  return () => fs.rmSync(tmp, { recursive: true, force: true });
+}, 120_000);
+
+describe('vitpath quantize on the digits model', () => {
+  it('writes the int8 model and its reports; ONNX Runtime fuses every block linear; eval --compare passes', async () => {
+    const out = path.join(tmp, 'int8');
+    const r = await runVitpath(['quantize', DIGITS_VIT, '--images', DIGITS, '--calib-images', '20', '--out', out, '--json', ...FAST]);
+    expect(r.stderr).not.toMatch(/Error/);
+    expect(r.code).toBe(0);
+    expect(fs.readdirSync(out).sort()).toEqual(['layers.csv', 'model.onnx', 'report.json']);
+    const report = JSON.parse(r.stdout);
+    expect(JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8')).results.output).toEqual(report.results.output);
+    const res = report.results;
+    expect(res.mode).toBe('int8');
+    expect(res.layers.filter((l: { precision: string }) => l.precision === 'int8').length).toBe(24);
+    expect(res.layers.find((l: { name: string }) => l.name === 'head').precision).toBe('float32');
+    expect(res.fused).toMatchObject({ quantizedLayers: 24, int8Kernels: 24 });
+    // 20 calibration images, the other 29 evaluated.
+    const total = fs.readdirSync(DIGITS).flatMap((d) => fs.readdirSync(path.join(DIGITS, d))).length;
+    expect(res.calibration.indices.length).toBe(20);
+    expect(res.evaluation.images.count).toBe(total - 20);
+    expect(res.evaluation.model.facts.precision).toBe('int8-qdq');
+    expect(res.evaluation.reference.facts.precision).toBe('float32');
+    // Every weight still counted once (int8 weights and int32 biases), and the file shrinks.
+    expect(res.evaluation.model.facts.parameters).toBe(res.evaluation.reference.facts.parameters);
+    expect(res.output.bytes).toBeLessThan(0.5 * res.evaluation.reference.facts.bytes.total);
+    expect(res.evaluation.comparison.agreement).toBeGreaterThanOrEqual(0.95);
+    const rows = parseCsv(fs.readFileSync(path.join(out, 'layers.csv'), 'utf8'));
+    expect(rows.length).toBe(1 + 25); // header + one row per linear
+    const head = rows[0]!;
+    const first = Object.fromEntries(head.map((h, i) => [h, rows[1]![i]]));
+    expect(first).toMatchObject({ name: 'blocks.0.attn.q', precision: 'int8', clipped_fraction: '0' });
+    const m = loadModel(path.join(out, 'model.onnx'));
+    expect(modelFacts(m.proto).ops.QuantizeLinear).toBeGreaterThan(0);
+
+    const ev = await runVitpath(['eval', path.join(out, 'model.onnx'), '--images', DIGITS, '--compare', DIGITS_VIT, '--max-drop', '5', '--no-latency', '--out', path.join(tmp, 'eval'), ...FAST]);
+    expect(ev.code).toBe(0);
+
+    const tp = await runVitpath(['trace-path', path.join(out, 'model.onnx'), '--images', DIGITS, '--limit', '1', '--out', path.join(tmp, 'tp')]);
+    expect(tp.code).toBe(3);
+    expect(tp.stderr).toContain('is a quantized model (int8-qdq); trace-path needs the float model');
+    expect(fs.existsSync(path.join(tmp, 'tp', 'report.json'))).toBe(false);
+  }, 180_000);
+
+  it('--save writes the model elsewhere; an existing output needs --force; an unknown layer is a usage error', async () => {
+    const out = path.join(tmp, 'save');
+    const save = path.join(tmp, 'digits-int8.onnx');
+    const args = ['quantize', DIGITS_VIT, '--images', DIGITS, '--calib-images', '10', '--exclude', 'fc2', '--no-eval', '--out', out, '--save', save, ...FAST];
+    const r = await runVitpath(args);
+    expect(r.code).toBe(0);
+    expect(fs.existsSync(save)).toBe(true);
+    expect(fs.readdirSync(out).sort()).toEqual(['layers.csv', 'report.json']);
+    const report = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8'));
+    expect(report.results.evaluation).toBeNull();
+    expect(report.results.layers.filter((l: { precision: string }) => l.precision === 'int8').length).toBe(20);
+    const again = await runVitpath(args);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/already exists; pass --force/);
+    expect((await runVitpath([...args, '--force'])).code).toBe(0);
+    const bad = await runVitpath(['quantize', DIGITS_VIT, '--images', DIGITS, '--include', 'blocks.9', '--out', path.join(tmp, 'bad'), ...FAST]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('--include blocks.9 matches no linear layer');
+    expect(fs.existsSync(path.join(tmp, 'bad'))).toBe(false);
+  }, 180_000);
+});

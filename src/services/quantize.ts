@@ -6,7 +6,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadModel, encodeModel, saveModel, sha256Hex } from '../onnx/model.js';
-import type { ModelProto } from '../onnx/proto.js';
 import { assertFloatModel, prepareVitModel } from './vitModel.js';
 import { discoverImages, type DataItem } from '../data/sources.js';
 import { iterateBatches } from '../data/dataset.js';
@@ -17,6 +16,8 @@ import type { RuntimeOptions } from '../runtime/session.js';
 import { CALIBRATION_METHODS, type CalibrationMethod } from '../quantize/calibrate.js';
 import type { QuantTarget } from '../quantize/targets.js';
 import { quantizeStatic, scopeOf, type QuantizedLayer } from './quantizeCore.js';
+import { quantizeLinearsDynamic } from '../onnx/rewrite/quantizeDynamic.js';
+import type { ModelProto } from '../onnx/proto.js';
 import { evaluateModels, type EvalProgress } from './eval.js';
 import { COMMAND, MODES, quantizeResultsSchema, type LayerRecord, type QuantizeMode, type QuantizeResults } from './quantizeSchema.js';
 import { makeEnvelope, Stopwatch, type Envelope } from '../report/envelope.js';
@@ -87,7 +88,31 @@ function checkOptions(o: QuantizeOptions): Required<Pick<QuantizeOptions, 'mode'
   return { mode, calibration, percentile, calibImages, seed: o.seed ?? DEFAULTS.seed, batch };
 }
 
-function layerRecord(t: QuantTarget, q: QuantizedLayer | undefined, reason: string | null, precision: LayerRecord['precision']): LayerRecord {
+/** What a mode did to one layer (the rest of its record comes from the target). */
+type LayerOutcome = Pick<LayerRecord, 'precision' | 'scheme' | 'activation' | 'weights' | 'biasInt32'>;
+
+const STATIC_SCHEME = 'int8 weights symmetric per output channel, uint8 activations asymmetric per tensor (calibrated)';
+const DYNAMIC_SCHEME = 'int8 weights symmetric per output channel, uint8 activations quantized at run time (DynamicQuantizeLinear)';
+
+function staticOutcome(q: QuantizedLayer): LayerOutcome {
+  return {
+    precision: 'int8',
+    scheme: STATIC_SCHEME,
+    activation: {
+      min: q.range.min,
+      max: q.range.max,
+      observedMin: q.range.observedMin,
+      observedMax: q.range.observedMax,
+      scale: q.activation.scale,
+      zeroPoint: q.activation.zeroPoint,
+      clippedFraction: q.range.clippedFraction,
+    },
+    weights: { channels: q.result.channels, zeroChannels: q.result.zeroChannels, maxStepError: q.result.maxWeightStepError },
+    biasInt32: q.target.linear.bias ? q.result.biasInt32 : null,
+  };
+}
+
+function layerRecord(t: QuantTarget, done: LayerOutcome | undefined, reason: string | null): LayerRecord {
   const l = t.linear;
   return {
     name: t.name,
@@ -97,22 +122,8 @@ function layerRecord(t: QuantTarget, q: QuantizedLayer | undefined, reason: stri
     weight: l.weight,
     inFeatures: l.inFeatures,
     outFeatures: l.outFeatures,
-    precision: q ? 'int8' : precision,
-    scheme: q ? 'int8 weights symmetric per output channel, uint8 activations asymmetric per tensor' : 'float',
-    reason: q ? null : reason,
-    activation: q
-      ? {
-          min: q.range.min,
-          max: q.range.max,
-          observedMin: q.range.observedMin,
-          observedMax: q.range.observedMax,
-          scale: q.activation.scale,
-          zeroPoint: q.activation.zeroPoint,
-          clippedFraction: q.range.clippedFraction,
-        }
-      : null,
-    weights: q ? { channels: q.result.channels, zeroChannels: q.result.zeroChannels, maxStepError: q.result.maxWeightStepError } : null,
-    biasInt32: q ? (q.target.linear.bias ? q.result.biasInt32 : null) : null,
+    ...(done ?? { precision: 'float32', scheme: 'float', activation: null, weights: null, biasInt32: null }),
+    reason: done ? null : reason,
     sensitivity: null,
   };
 }
@@ -177,7 +188,8 @@ export async function runQuantize(modelPath: string, o: QuantizeOptions): Promis
   const { all, chosen } = scopeOf(loaded.proto, layout, o.include, o.exclude);
   if (chosen.length === 0) throw usageError(`--include/--exclude leave no linear layer to quantize in ${modelPath}`);
   const spec = inferPreprocess(layout.inputDims, o.preprocess);
-  const { items, calib, notice } = splitImages(o, opt.calibImages, opt.seed);
+  // Dynamic int8 needs no calibration: every image is evaluated.
+  const { items, calib, notice } = opt.mode === 'dynamic' ? { items: [], calib: [], notice: undefined } : splitImages(o, opt.calibImages, opt.seed);
   if (notice) o.notice?.(notice);
   const calibSet = new Set(calib);
 
@@ -186,40 +198,62 @@ export async function runQuantize(modelPath: string, o: QuantizeOptions): Promis
   const target = o.save ? path.resolve(o.save) : outDir.path(FILES.model);
   if (o.save && !o.force && fs.existsSync(target)) throw usageError(`${o.save} already exists; pass --force to overwrite it, or choose another --save path.`);
 
-  if (opt.mode !== 'int8') throw usageError(`--mode ${opt.mode} is not available yet; use --mode int8`);
-  const fixed = typeof layout.facts.batch === 'number' ? layout.facts.batch : undefined;
-  const calibItems = calib.map((i) => items[i]!);
-  const batches = async function* () {
-    for await (const b of iterateBatches(calibItems, spec, fixed ?? opt.batch)) {
-      if (fixed !== undefined && b.dims[0] !== fixed) continue; // a fixed-batch model takes only full batches
-      yield { data: b.data, dims: b.dims };
+  const outcomes = new Map<string, LayerOutcome>();
+  const skipped = new Map<string, string>();
+  let model: ModelProto;
+  let calibration: QuantizeResults['calibration'] = null;
+  const float16: QuantizeResults['float16'] = null;
+  if (opt.mode === 'int8') {
+    const fixed = typeof layout.facts.batch === 'number' ? layout.facts.batch : undefined;
+    const calibItems = calib.map((i) => items[i]!);
+    const batches = async function* () {
+      for await (const b of iterateBatches(calibItems, spec, fixed ?? opt.batch)) {
+        if (fixed !== undefined && b.dims[0] !== fixed) continue; // a fixed-batch model takes only full batches
+        yield { data: b.data, dims: b.dims };
+      }
+    };
+    o.onProgress?.({ phase: 'calibrate', done: 0, total: calibItems.length });
+    const q = await clock.time('calibrate', () =>
+      quantizeStatic(loaded.proto, layout, batches(), {
+        method: opt.calibration,
+        percentile: opt.percentile,
+        include: o.include,
+        exclude: o.exclude,
+        runtime: o.runtime,
+        label: modelPath,
+        onProgress: (done) => o.onProgress?.({ phase: 'calibrate', done, total: calibItems.length }),
+      }),
+    );
+    model = q.model;
+    for (const l of q.layers) outcomes.set(l.target.name, staticOutcome(l));
+    calibration = { method: opt.calibration, percentile: opt.calibration === 'percentile' ? opt.percentile : null, images: calib.length, seed: opt.seed, indices: calib };
+  } else if (opt.mode === 'dynamic') {
+    const r = await clock.time('rewrite', () => quantizeLinearsDynamic(loaded.proto, chosen.map((t) => t.linear), modelPath));
+    model = r.model;
+    const byLinear = new Map(chosen.map((t) => [t.linear, t.name]));
+    for (const l of r.layers) {
+      outcomes.set(byLinear.get(l.linear)!, { precision: 'int8', scheme: DYNAMIC_SCHEME, activation: null, weights: { channels: l.channels, zeroChannels: l.zeroChannels, maxStepError: l.maxWeightStepError }, biasInt32: null });
     }
-  };
-  o.onProgress?.({ phase: 'calibrate', done: 0, total: calibItems.length });
-  const q = await clock.time('calibrate', () =>
-    quantizeStatic(loaded.proto, layout, batches(), {
-      method: opt.calibration,
-      percentile: opt.percentile,
-      include: o.include,
-      exclude: o.exclude,
-      runtime: o.runtime,
-      label: modelPath,
-      onProgress: (done) => o.onProgress?.({ phase: 'calibrate', done, total: calibItems.length }),
-    }),
-  );
-  const bytes = encodeModel(q.model);
+    for (const k of r.skipped) skipped.set(byLinear.get(k.linear)!, k.reason);
+  } else {
+    throw usageError(`--mode ${opt.mode} is not available yet; use --mode int8 or dynamic`);
+  }
+  const bytes = encodeModel(model);
   const fused = await clock.time('verify', () => optimizedGraph(bytes, { threads: o.runtime?.threads || 1 }));
   const notes: string[] = [];
-  if (fused.fusedInt8 < q.layers.length) {
-    const line = `${COMMAND}: ONNX Runtime fused ${fused.fusedInt8} of the ${q.layers.length} quantized layers into int8 kernels; the others run as float over dequantized weights (slower). Report the model's export style in an issue.`;
+  const quantized = [...outcomes.values()].filter((x) => x.precision === 'int8').length;
+  if (fused.fusedInt8 < quantized) {
+    const line = `${COMMAND}: ONNX Runtime fused ${fused.fusedInt8} of the ${quantized} quantized layers into int8 kernels; the others run as float over dequantized weights (slower). Report the model's export style in an issue.`;
     notes.push(line);
     o.notice?.(line);
   }
-  await clock.time('save', () => saveModel(q.model, target, { force: true }));
+  await clock.time('save', () => saveModel(model, target, { force: true }));
 
-  const byName = new Map(q.layers.map((l) => [l.target.name, l]));
   const chosenNames = new Set(chosen.map((t) => t.name));
-  const layers = all.map((t) => layerRecord(t, byName.get(t.name), chosenNames.has(t.name) ? null : (o.include?.length || o.exclude?.length) ? 'out of the --include/--exclude scope' : 'kept in float by default (the classifier head)', 'float32'));
+  const scoped = Boolean(o.include?.length || o.exclude?.length);
+  const layers = all.map((t) =>
+    layerRecord(t, outcomes.get(t.name), skipped.get(t.name) ?? (chosenNames.has(t.name) ? null : scoped ? 'out of the --include/--exclude scope' : 'kept in float by default (the classifier head)')),
+  );
 
   let evaluation: QuantizeResults['evaluation'] = null;
   let runtime: QuantizeReport['runtime'] = null;
@@ -249,11 +283,11 @@ export async function runQuantize(modelPath: string, o: QuantizeOptions): Promis
   const sizeBytes = fs.statSync(target).size;
   const results: QuantizeResults = {
     mode: opt.mode,
-    calibration: { method: opt.calibration, percentile: opt.calibration === 'percentile' ? opt.percentile : null, images: calib.length, seed: opt.seed, indices: calib },
+    calibration,
     output: { path: o.save ?? path.relative(process.cwd(), target), sha256: sha256Hex(bytes), bytes: sizeBytes },
-    fused: { quantizedLayers: q.layers.length, int8Kernels: fused.fusedInt8, ops: fused.ops },
+    fused: (opt.mode as QuantizeMode) === 'fp16' ? null : { quantizedLayers: quantized, int8Kernels: fused.fusedInt8, ops: fused.ops },
     layers,
-    float16: null,
+    float16,
     evaluation,
     notes,
   };

@@ -83,4 +83,17 @@ describe('vitpath quantize on the digits model', () => {
     expect(bad.stderr).toContain('--include blocks.9 matches no linear layer');
     expect(fs.existsSync(path.join(tmp, 'bad'))).toBe(false);
   }, 180_000);
+
+  it('--mode dynamic: no calibration, every image evaluated, every block linear fused', async () => {
+    const out = path.join(tmp, 'dynamic');
+    const r = await runVitpath(['quantize', DIGITS_VIT, '--images', DIGITS, '--mode', 'dynamic', '--no-latency', '--out', out, '--json', ...FAST]);
+    expect(r.code).toBe(0);
+    const res = JSON.parse(r.stdout).results;
+    expect(res.calibration).toBeNull();
+    const total = fs.readdirSync(DIGITS).flatMap((d) => fs.readdirSync(path.join(DIGITS, d))).length;
+    expect(res.evaluation.images.count).toBe(total);
+    expect(res.fused).toMatchObject({ quantizedLayers: 24, int8Kernels: 24 });
+    expect(res.evaluation.model.facts.precision).toBe('int8-qoperator');
+    expect(res.evaluation.comparison.agreement).toBeGreaterThanOrEqual(0.95);
+  }, 120_000);
 });

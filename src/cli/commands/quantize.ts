@@ -175,7 +175,7 @@ export function renderQuantize(report: QuantizeReport, colour: boolean): string 
     style: colour ? {} : { head: [], border: [] },
     chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
   });
-  const shown = r.layers.length > 16 ? r.layers.filter((l) => l.precision !== 'int8' || l.activation!.clippedFraction > 0).slice(0, 16) : r.layers;
+  const shown = r.layers.length > 16 ? r.layers.filter((l) => l.precision !== 'int8' || (l.activation?.clippedFraction ?? 0) > 0).slice(0, 16) : r.layers;
   for (const l of shown) t.push([l.name, l.precision, l.activation ? `[${l.activation.min.toPrecision(4)}, ${l.activation.max.toPrecision(4)}]` : '-', l.activation ? pct(l.activation.clippedFraction) : '-']);
   if (shown.length) lines.push(t.toString());
   if (shown.length < r.layers.length) lines.push(`(${r.layers.length - shown.length} more layers in layers.csv)`);

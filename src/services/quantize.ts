@@ -18,6 +18,13 @@ import type { QuantTarget } from '../quantize/targets.js';
 import { quantizeStatic, scopeOf, type QuantizedLayer } from './quantizeCore.js';
 import { quantizeLinearsDynamic } from '../onnx/rewrite/quantizeDynamic.js';
 import type { ModelProto } from '../onnx/proto.js';
+import { Graph } from '../onnx/graph.js';
+import { f16ToF32 } from '../onnx/tensor.js';
+import { exposeOutputs } from '../onnx/rewrite/expose.js';
+import { convertToFloat16, FLOAT16_MAX, type Float16Result } from '../onnx/rewrite/float16.js';
+import { float32Islands } from '../quantize/islands.js';
+import { createSession } from '../runtime/session.js';
+import type { PreprocessSpec } from '../data/preprocess.js';
 import { evaluateModels, type EvalProgress } from './eval.js';
 import { COMMAND, MODES, quantizeResultsSchema, type LayerRecord, type QuantizeMode, type QuantizeResults } from './quantizeSchema.js';
 import { makeEnvelope, Stopwatch, type Envelope } from '../report/envelope.js';
@@ -61,6 +68,39 @@ export interface QuantizeOptions {
   reportOptions?: Record<string, unknown>;
   notice?: (line: string) => void;
   onProgress?: (e: { phase: 'calibrate' | EvalProgress['phase']; done: number; total: number }) => void;
+}
+
+/**
+ * Run the float16 model on the calibration images with every float16 activation exposed: the largest
+ * |value| (float16 bit patterns of finite values order like their magnitudes) and whether any is
+ * infinite or NaN.
+ */
+async function float16Overflow(r: Float16Result, input: string, items: readonly DataItem[], spec: PreprocessSpec, batch: number, o: QuantizeOptions): Promise<{ maxAbs: number; overflow: boolean }> {
+  const names = r.float16Activations;
+  const s = await createSession(encodeModel(exposeOutputs(r.model, names)), o.runtime ?? {});
+  let maxBits = 0;
+  let overflow = false;
+  let done = 0;
+  try {
+    for await (const b of iterateBatches(items, spec, batch)) {
+      const out = await s.run({ [input]: { data: b.data, dims: b.dims } }, names);
+      for (const n of names) {
+        const t = out[n]!;
+        if (t.type !== 'float16') continue;
+        const h = t.data as Uint16Array;
+        for (let i = 0; i < h.length; i++) {
+          const a = h[i]! & 0x7fff;
+          if (a >= 0x7c00) overflow = true;
+          else if (a > maxBits) maxBits = a;
+        }
+      }
+      done += b.dims[0];
+      o.onProgress?.({ phase: 'calibrate', done, total: items.length });
+    }
+  } finally {
+    await s.release();
+  }
+  return { maxAbs: f16ToF32(maxBits), overflow };
 }
 
 /** Positions of the calibration images: `n` drawn without replacement (seeded), in list order. */
@@ -186,6 +226,7 @@ export async function runQuantize(modelPath: string, o: QuantizeOptions): Promis
   assertFloatModel(stored.proto, modelPath, COMMAND);
   const { loaded, layout } = await clock.time('locate', () => prepareVitModel(stored, { output: o.output }));
   const { all, chosen } = scopeOf(loaded.proto, layout, o.include, o.exclude);
+  if (o.mode === 'fp16' && (o.include?.length || o.exclude?.length)) throw usageError('--include/--exclude choose the layers of --mode int8 and dynamic; --mode fp16 converts the whole model (LayerNorm, Softmax and residual Adds stay float32)');
   if (chosen.length === 0) throw usageError(`--include/--exclude leave no linear layer to quantize in ${modelPath}`);
   const spec = inferPreprocess(layout.inputDims, o.preprocess);
   // Dynamic int8 needs no calibration: every image is evaluated.
@@ -202,7 +243,7 @@ export async function runQuantize(modelPath: string, o: QuantizeOptions): Promis
   const skipped = new Map<string, string>();
   let model: ModelProto;
   let calibration: QuantizeResults['calibration'] = null;
-  const float16: QuantizeResults['float16'] = null;
+  let float16: QuantizeResults['float16'] = null;
   if (opt.mode === 'int8') {
     const fixed = typeof layout.facts.batch === 'number' ? layout.facts.batch : undefined;
     const calibItems = calib.map((i) => items[i]!);
@@ -236,12 +277,24 @@ export async function runQuantize(modelPath: string, o: QuantizeOptions): Promis
     }
     for (const k of r.skipped) skipped.set(byLinear.get(k.linear)!, k.reason);
   } else {
-    throw usageError(`--mode ${opt.mode} is not available yet; use --mode int8 or dynamic`);
+    const islands = float32Islands(new Graph(loaded.proto), layout);
+    const r = await clock.time('rewrite', () => convertToFloat16(loaded.proto, (n) => islands.has(n), modelPath));
+    model = r.model;
+    const check = await clock.time('calibrate', () => float16Overflow(r, layout.input, calib.map((i) => items[i]!), spec, Math.min(opt.batch, 8), o));
+    float16 = { clampedWeights: r.clampedWeights, maxAbsActivation: check.maxAbs, overflow: check.overflow };
+    for (const t of all) outcomes.set(t.name, { precision: 'float16', scheme: 'float16 weights and activations (LayerNorm, Softmax and residual Adds in float32)', activation: null, weights: null, biasInt32: null });
+    calibration = { method: 'float16-overflow-check', percentile: null, images: calib.length, seed: opt.seed, indices: calib };
   }
   const bytes = encodeModel(model);
   const fused = await clock.time('verify', () => optimizedGraph(bytes, { threads: o.runtime?.threads || 1 }));
   const notes: string[] = [];
   const quantized = [...outcomes.values()].filter((x) => x.precision === 'int8').length;
+  if (float16) {
+    if (float16.clampedWeights > 0) notes.push(`${float16.clampedWeights} weight values beyond ±${FLOAT16_MAX} were stored as ±${FLOAT16_MAX}`);
+    if (float16.overflow) notes.push(`an activation overflows float16 on the calibration images (largest |value| ${float16.maxAbsActivation}); the float16 model computes infinities there - keep those layers in float32 or use --mode int8`);
+    notes.push('float16 is a GPU format: ONNX Runtime CPU runs it through inserted Casts, usually slower than float32 (a DeiT-S block measured 0.77x); run it with --provider cuda');
+    for (const n of notes) o.notice?.(`${COMMAND}: ${n}`);
+  }
   if (fused.fusedInt8 < quantized) {
     const line = `${COMMAND}: ONNX Runtime fused ${fused.fusedInt8} of the ${quantized} quantized layers into int8 kernels; the others run as float over dequantized weights (slower). Report the model's export style in an issue.`;
     notes.push(line);

@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, ensureBuilt, runVitpathAsync as runVitpath } from '../helpers/cli.js';
 import { parseCsv } from '../../src/report/csv.js';
-import { loadModel } from '../../src/onnx/model.js';
+import { loadModel, saveModel } from '../../src/onnx/model.js';
+import { synthVitModel, synthWeights } from '../../src/vit/synth.js';
 import { modelFacts } from '../../src/onnx/facts.js';
 
 const DIGITS_VIT = 'fixtures/models/digits-vit.onnx';
@@ -95,5 +96,33 @@ describe('vitpath quantize on the digits model', () => {
     expect(res.fused).toMatchObject({ quantizedLayers: 24, int8Kernels: 24 });
     expect(res.evaluation.model.facts.precision).toBe('int8-qoperator');
     expect(res.evaluation.comparison.agreement).toBeGreaterThanOrEqual(0.95);
+  }, 120_000);
+
+  it('--mode fp16: float16 model, float32 islands, overflow check on the calibration images', async () => {
+    const out = path.join(tmp, 'fp16');
+    const r = await runVitpath(['quantize', DIGITS_VIT, '--images', DIGITS, '--mode', 'fp16', '--calib-images', '10', '--no-latency', '--out', out, '--json', ...FAST]);
+    expect(r.code).toBe(0);
+    const res = JSON.parse(r.stdout).results;
+    expect(res.float16).toMatchObject({ clampedWeights: 0, overflow: false });
+    expect(res.float16.maxAbsActivation).toBeGreaterThan(1);
+    expect(res.fused).toBeNull();
+    expect(res.evaluation.model.facts.precision).toBe('float16');
+    expect(res.evaluation.comparison.agreement).toBe(1);
+    expect(res.evaluation.comparison.maxAbsProbDiff).toBeLessThan(0.01);
+    expect(res.output.bytes).toBeLessThan(0.75 * res.evaluation.reference.facts.bytes.total);
+    expect(r.stderr).toContain('float16 is a GPU format');
+
+    // A planted fc1 weight of 1e6: clamped to 65504 and counted, and its activation overflows float16.
+    const w = synthWeights({ depth: 1, seed: 2 });
+    const fc1 = w['block.0.fc1.weight']!.slice();
+    fc1.fill(1e6, 0, 64);
+    const planted = path.join(tmp, 'planted.onnx');
+    saveModel(synthVitModel({ depth: 1, seed: 2, weights: { 'block.0.fc1.weight': fc1 } }), planted);
+    const p = await runVitpath(['quantize', planted, '--images', DIGITS, '--mode', 'fp16', '--calib-images', '10', '--no-eval', '--out', path.join(tmp, 'planted'), '--json', ...FAST]);
+    expect(p.code).toBe(0);
+    const pr = JSON.parse(p.stdout).results;
+    expect(pr.float16.clampedWeights).toBe(64);
+    expect(pr.float16.overflow).toBe(true);
+    expect(p.stderr).toContain('overflows float16');
   }, 120_000);
 });

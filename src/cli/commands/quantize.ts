@@ -75,7 +75,7 @@ export function registerQuantize(program: Command): void {
     .command(COMMAND)
     .description('Write an int8 copy of a float ViT (block linears quantized, calibrated on your images), check ONNX Runtime fuses it, and compare it with the float model.')
     .argument('[model]', 'the float ViT as .onnx (not needed with --schema)')
-    .addOption(new Option('--mode <mode>', 'int8: static int8 with calibration').choices([...MODES]).default('int8'))
+    .addOption(new Option('--mode <mode>', 'int8: static, calibrated activations; dynamic: activations quantized at run time; fp16: float16 (a GPU format)').choices([...MODES]).default('int8'))
     .addOption(new Option('--calibration <method>', 'activation ranges: minmax, percentile (--percentile), entropy (KL threshold, TensorRT)').choices([...CALIBRATION_METHODS]).default(DEFAULTS.calibration))
     .addOption(new Option('--percentile <p>', 'share of values kept by --calibration percentile').argParser(percentileArg).default(DEFAULTS.percentile))
     .addOption(new Option('--calib-images <n>', 'calibration images, drawn with --seed from --images; the others are evaluated').argParser(intArg('--calib-images', 1)).default(DEFAULTS.calibImages))

@@ -17,6 +17,8 @@ import { CALIBRATION_METHODS, type CalibrationMethod } from '../quantize/calibra
 import type { QuantTarget } from '../quantize/targets.js';
 import { quantizeStatic, scopeOf, type QuantizedLayer } from './quantizeCore.js';
 import { quantizeLinearsDynamic } from '../onnx/rewrite/quantizeDynamic.js';
+import { chooseMixedPrecision, type Sensitivity } from './mixedPrecision.js';
+import type { ClassifierBatch } from './evaluate.js';
 import type { ModelProto } from '../onnx/proto.js';
 import { Graph } from '../onnx/graph.js';
 import { f16ToF32 } from '../onnx/tensor.js';
@@ -52,6 +54,10 @@ export interface QuantizeOptions {
   limit?: number;
   include?: readonly string[];
   exclude?: readonly string[];
+  /** int8: keep the most sensitive layers in float until the validation accuracy drop is at most this many points. */
+  maxDrop?: number;
+  /** Validation images for --max-drop (drawn from the non-calibration images; default min(500, half of them)). */
+  valImages?: number;
   output?: string;
   batch?: number;
   /** Measure latency in the evaluation (default true). */
@@ -67,7 +73,7 @@ export interface QuantizeOptions {
   force?: boolean;
   reportOptions?: Record<string, unknown>;
   notice?: (line: string) => void;
-  onProgress?: (e: { phase: 'calibrate' | EvalProgress['phase']; done: number; total: number }) => void;
+  onProgress?: (e: { phase: 'calibrate' | 'sensitivity' | EvalProgress['phase']; done: number; total: number }) => void;
 }
 
 /**
@@ -232,7 +238,17 @@ export async function runQuantize(modelPath: string, o: QuantizeOptions): Promis
   // Dynamic int8 needs no calibration: every image is evaluated.
   const { items, calib, notice } = opt.mode === 'dynamic' ? { items: [], calib: [], notice: undefined } : splitImages(o, opt.calibImages, opt.seed);
   if (notice) o.notice?.(notice);
-  const calibSet = new Set(calib);
+  if (o.maxDrop !== undefined && opt.mode !== 'int8') throw usageError('--max-drop chooses layers of --mode int8 (static); drop it, or use --mode int8');
+  if (o.maxDrop !== undefined && !(o.maxDrop >= 0 && o.maxDrop <= 100)) throw usageError(`--max-drop is in accuracy points, from 0 to 100 (got ${o.maxDrop})`);
+  let validation: number[] = [];
+  if (o.maxDrop !== undefined) {
+    const rest = items.map((_, i) => i).filter((i) => !calib.includes(i));
+    const want = o.valImages ?? Math.min(500, Math.floor(rest.length / 2));
+    if (want < 1 || want >= rest.length) throw badInput(`${o.images}: --max-drop needs validation images and evaluation images besides the ${calib.length} calibration images; ${rest.length} are left, asked for ${want} for validation. Give more images or lower --calib-images / --val-images.`);
+    validation = calibrationIndices(rest.length, want, opt.seed + 1).map((k) => rest[k]!);
+    if (items.filter((it, i) => validation.includes(i) && it.label !== undefined).length === 0) throw badInput(`${o.images}: --max-drop needs labelled images (the accuracy drop is measured on them); pass --labels or use class subfolders.`);
+  }
+  const calibSet = new Set([...calib, ...validation]);
 
   // Claim every output before the work: no partial output for bad input, nothing overwritten without --force.
   const outDir = prepareOutDir({ command: COMMAND, out: o.out, force: o.force }, o.save ? [FILES.report, FILES.layers] : Object.values(FILES));
@@ -244,6 +260,8 @@ export async function runQuantize(modelPath: string, o: QuantizeOptions): Promis
   let model: ModelProto;
   let calibration: QuantizeResults['calibration'] = null;
   let float16: QuantizeResults['float16'] = null;
+  let mixed: QuantizeResults['mixedPrecision'] = null;
+  let sensitivity = new Map<string, Sensitivity>();
   if (opt.mode === 'int8') {
     const fixed = typeof layout.facts.batch === 'number' ? layout.facts.batch : undefined;
     const calibItems = calib.map((i) => items[i]!);
@@ -266,7 +284,36 @@ export async function runQuantize(modelPath: string, o: QuantizeOptions): Promis
       }),
     );
     model = q.model;
-    for (const l of q.layers) outcomes.set(l.target.name, staticOutcome(l));
+    let layersDone = q.layers;
+    if (o.maxDrop !== undefined) {
+      const valItems = validation.map((i) => items[i]!);
+      const valBatches: ClassifierBatch[] = [];
+      for await (const b of iterateBatches(valItems, spec, fixed ?? opt.batch)) valBatches.push({ data: b.data, dims: b.dims, labels: b.labels });
+      const chosenQ = chosen.filter((t) => q.layers.some((l) => l.target.name === t.name));
+      const mixedResult = await clock.time('sensitivity', () =>
+        chooseMixedPrecision(loaded.proto, layout, chosenQ, q.ranges, valBatches, {
+          maxDrop: o.maxDrop!,
+          runtime: o.runtime,
+          batch: fixed ?? opt.batch,
+          label: modelPath,
+          onProgress: (done, total) => o.onProgress?.({ phase: 'sensitivity', done, total }),
+        }),
+      );
+      model = mixedResult.model;
+      layersDone = mixedResult.layers;
+      sensitivity = mixedResult.sensitivity;
+      for (const name of mixedResult.kept) skipped.set(name, `kept in float for --max-drop ${o.maxDrop} (sensitivity rank ${mixedResult.ranking.indexOf(name) + 1})`);
+      mixed = {
+        maxDrop: o.maxDrop,
+        validation: { images: validation.length, indices: validation },
+        floatAccuracy: mixedResult.floatAccuracy,
+        ranking: mixedResult.ranking,
+        steps: mixedResult.steps,
+        kept: mixedResult.kept,
+        met: mixedResult.met,
+      };
+    }
+    for (const l of layersDone) outcomes.set(l.target.name, staticOutcome(l));
     calibration = { method: opt.calibration, percentile: opt.calibration === 'percentile' ? opt.percentile : null, images: calib.length, seed: opt.seed, indices: calib };
   } else if (opt.mode === 'dynamic') {
     const r = await clock.time('rewrite', () => quantizeLinearsDynamic(loaded.proto, chosen.map((t) => t.linear), modelPath));
@@ -304,9 +351,10 @@ export async function runQuantize(modelPath: string, o: QuantizeOptions): Promis
 
   const chosenNames = new Set(chosen.map((t) => t.name));
   const scoped = Boolean(o.include?.length || o.exclude?.length);
-  const layers = all.map((t) =>
-    layerRecord(t, outcomes.get(t.name), skipped.get(t.name) ?? (chosenNames.has(t.name) ? null : scoped ? 'out of the --include/--exclude scope' : 'kept in float by default (the classifier head)')),
-  );
+  const layers = all.map((t) => ({
+    ...layerRecord(t, outcomes.get(t.name), skipped.get(t.name) ?? (chosenNames.has(t.name) ? null : scoped ? 'out of the --include/--exclude scope' : 'kept in float by default (the classifier head)')),
+    sensitivity: sensitivity.get(t.name) ?? null,
+  }));
 
   let evaluation: QuantizeResults['evaluation'] = null;
   let runtime: QuantizeReport['runtime'] = null;
@@ -318,6 +366,7 @@ export async function runQuantize(modelPath: string, o: QuantizeOptions): Promis
         select: (list) => list.filter((_, i) => !calibSet.has(i)),
         limit: o.limit,
         compare: modelPath,
+        maxDrop: o.maxDrop,
         compareOutput: o.output,
         output: undefined,
         preprocess: o.preprocess,
@@ -341,6 +390,7 @@ export async function runQuantize(modelPath: string, o: QuantizeOptions): Promis
     fused: (opt.mode as QuantizeMode) === 'fp16' ? null : { quantizedLayers: quantized, int8Kernels: fused.fusedInt8, ops: fused.ops },
     layers,
     float16,
+    mixedPrecision: mixed,
     evaluation,
     notes,
   };

@@ -68,6 +68,18 @@ export const quantizeResultsSchema = z.object({
     .object({ clampedWeights: int, maxAbsActivation: num, overflow: z.boolean() })
     .nullable()
     .describe('fp16 mode: weights clamped to the float16 range, and the largest |activation| on the calibration images.'),
+  mixedPrecision: z
+    .object({
+      maxDrop: num.describe('The budget, in accuracy points, as given.'),
+      validation: z.object({ images: int, indices: z.array(int) }).describe('Images the layers were chosen on: disjoint from the calibration and the evaluation images.'),
+      floatAccuracy: num.describe('Top-1 of the float model on the validation images.'),
+      ranking: z.array(z.string()).describe('Layers by decreasing sensitivity (mean KL with only that layer in int8, then disagreement).'),
+      steps: z.array(z.object({ float: z.array(z.string()), accuracy: num, drop: num })).describe('Each candidate: the layers kept in float, its validation top-1 and drop in points.'),
+      kept: z.array(z.string()).describe('Layers kept in float to meet the budget.'),
+      met: z.boolean().describe('Whether the validation drop is within the budget (always, at worst with every layer in float).'),
+    })
+    .nullable()
+    .describe('--max-drop: the per-layer sensitivity search; null without it.'),
   evaluation: evalResultsSchema.nullable().describe('The quantized model (model) against the float model (reference) on the evaluation images, as vitpath eval reports it.'),
   notes: z.array(z.string()),
 });

@@ -125,4 +125,33 @@ describe('vitpath quantize on the digits model', () => {
     expect(pr.float16.overflow).toBe(true);
     expect(p.stderr).toContain('overflows float16');
   }, 120_000);
+
+  it('--max-drop: per-layer sensitivity on validation images, the most sensitive kept in float until the budget holds', async () => {
+    const out = path.join(tmp, 'mixed');
+    // A harsh calibration (percentile 60 clips 40% of every activation) so that layers must go back to float.
+    const r = await runVitpath(['quantize', DIGITS_VIT, '--images', DIGITS, '--calibration', 'percentile', '--percentile', '60', '--calib-images', '10', '--val-images', '15', '--max-drop', '0', '--no-latency', '--out', out, '--json', ...FAST]);
+    const report = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8'));
+    const res = report.results;
+    const m = res.mixedPrecision;
+    // Three disjoint splits.
+    const val = new Set<number>(m.validation.indices);
+    expect(m.validation.images).toBe(15);
+    expect(res.calibration.indices.some((i: number) => val.has(i))).toBe(false);
+    const total = fs.readdirSync(DIGITS).flatMap((d) => fs.readdirSync(path.join(DIGITS, d))).length;
+    expect(res.evaluation.images.count).toBe(total - 25);
+    // Every in-scope layer has a sensitivity; the kept layers are the most sensitive ones, in order.
+    expect(m.ranking.length).toBe(24);
+    for (const l of res.layers.filter((x: { name: string }) => x.name !== 'head')) expect(l.sensitivity).not.toBeNull();
+    expect(m.steps[0].drop).toBeGreaterThan(0);
+    expect(m.kept.length).toBeGreaterThan(0);
+    expect(m.kept).toEqual(m.ranking.slice(0, m.kept.length));
+    expect(m.met).toBe(true);
+    expect(m.steps[m.steps.length - 1].drop).toBeLessThanOrEqual(0);
+    for (const name of m.kept) expect(res.layers.find((l: { name: string }) => l.name === name).precision).toBe('float32');
+    expect(res.fused.quantizedLayers).toBe(24 - m.kept.length);
+    expect(res.fused.int8Kernels).toBe(24 - m.kept.length);
+    // The evaluation images check the budget again: exit 5 exactly when that check failed.
+    const check = res.evaluation.checks.find((c: { check: string }) => c.check === 'max-drop');
+    expect(r.code).toBe(check.passed ? 0 : 5);
+  }, 180_000);
 });

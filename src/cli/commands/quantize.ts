@@ -13,7 +13,7 @@ import { MODES, type QuantizeMode } from '../../services/quantizeSchema.js';
 import { CALIBRATION_METHODS, type CalibrationMethod } from '../../quantize/calibrate.js';
 import { reportJsonSchemaText } from '../../report/schema.js';
 import { renderEval } from './eval.js';
-import { usageError } from '../../errors.js';
+import { checkFailed, usageError } from '../../errors.js';
 
 const HELP_AFTER = `
 What it quantizes (int8, the default): the linear layers of every transformer block (q/k/v or qkv,
@@ -40,8 +40,14 @@ Examples:
   vitpath quantize vit.onnx --images val/ --out vit-int8/
   vitpath quantize vit.onnx --images val/ --calibration entropy --exclude blocks.11.mlp.fc2 --save vit-int8.onnx
 
+Mixed precision (--max-drop PTS, int8): validation images (--val-images) are drawn from the images
+not used for calibration; each layer alone in int8 is compared with the float model there (mean KL,
+agreement), then the most sensitive layers go back to float one at a time until the validation
+accuracy drop is at most PTS; the evaluation images (the rest) then check the drop again.
+
 Exit codes: 0 ok, 1 usage (or an output exists without --force), 2 bad model/images, 3 unsupported
-            model (already quantized, opset < 13), 4 runtime failure.`;
+            model (already quantized, opset < 13), 4 runtime failure, 5 --max-drop exceeded on the
+            evaluation images (reports and model written first).`;
 
 interface QuantizeFlags extends DataFlags {
   mode: QuantizeMode;
@@ -50,6 +56,8 @@ interface QuantizeFlags extends DataFlags {
   calibImages: number;
   include?: string[];
   exclude?: string[];
+  maxDrop?: number;
+  valImages?: number;
   output?: string;
   save?: string;
   eval: boolean;
@@ -62,6 +70,12 @@ function listArg(v: string, prev: string[] | undefined): string[] {
   const parts = v.split(',').map((s) => s.trim()).filter(Boolean);
   if (parts.length === 0) throw new InvalidArgumentError('needs at least one layer name or pattern');
   return [...(prev ?? []), ...parts];
+}
+
+function pointsArg(v: string): number {
+  const x = Number(v.trim().replace(/%$/, ''));
+  if (v.trim() === '' || !Number.isFinite(x) || x < 0 || x > 100) throw new InvalidArgumentError(`--max-drop must be a number of points from 0 to 100 (got "${v}").`);
+  return x;
 }
 
 function percentileArg(v: string): number {
@@ -81,6 +95,8 @@ export function registerQuantize(program: Command): void {
     .addOption(new Option('--calib-images <n>', 'calibration images, drawn with --seed from --images; the others are evaluated').argParser(intArg('--calib-images', 1)).default(DEFAULTS.calibImages))
     .addOption(new Option('--include <names>', 'quantize only these layers (names or patterns, comma-separated)').argParser(listArg))
     .addOption(new Option('--exclude <names>', 'keep these layers in float').argParser(listArg))
+    .addOption(new Option('--max-drop <pts>', 'int8: keep the most sensitive layers in float until the accuracy drop on validation images is at most this many points; exit 5 when the evaluation images still drop more').argParser(pointsArg))
+    .addOption(new Option('--val-images <n>', 'validation images for --max-drop (default: min(500, half of the non-calibration images))').argParser(intArg('--val-images', 1)))
     .option('--output <name>', 'graph output holding the logits (default: located)')
     .option('--save <file>', 'write the quantized model here instead of <out>/model.onnx')
     .option('--no-eval', 'skip the before/after evaluation (the model is still written and its fusion checked)')
@@ -123,6 +139,8 @@ export function registerQuantize(program: Command): void {
       limit: common.limit,
       include: flags.include,
       exclude: flags.exclude,
+      maxDrop: flags.maxDrop,
+      valImages: flags.valImages,
       output: flags.output,
       batch: common.batch,
       evaluate: flags.eval,
@@ -145,7 +163,7 @@ export function registerQuantize(program: Command): void {
         }
         if (e.phase !== phase) {
           phase = e.phase;
-          progress = createProgress({ label: e.phase === 'calibrate' ? `${COMMAND}: calibrate` : `${COMMAND}: evaluate`, total: e.total, unit: 'img', quiet: common.quiet });
+          progress = createProgress({ label: `${COMMAND}: ${e.phase === 'images' ? 'evaluate' : e.phase}`, total: e.total, unit: e.phase === 'sensitivity' ? 'model' : 'img', quiet: common.quiet });
         }
         progress?.update(e.done);
         if (e.done === e.total) progress?.succeed();
@@ -157,10 +175,12 @@ export function registerQuantize(program: Command): void {
     if (common.json) printJson(report);
     const where = path.relative(process.cwd(), outDir.dir) || '.';
     summary(`${renderQuantize(report, interactive(common))}\nModel: ${path.relative(process.cwd(), modelPath)}\nReports: ${where}/ (${[FILES.report, FILES.layers].join(', ')})`, common);
+    const failed = (report.results.evaluation?.checks ?? []).filter((k) => !k.passed);
+    if (failed.length) throw checkFailed(`${model}: the quantized model's top-1 accuracy dropped ${failed[0]!.value.toFixed(2)} points on the evaluation images, more than --max-drop ${failed[0]!.threshold} (chosen on the validation images; reports in ${where}/). Lower --max-drop, or add calibration/validation images.`);
   });
 }
 
-const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
 
 /** The human summary: what was quantized, the fusion check, then the eval table of both models. */
 export function renderQuantize(report: QuantizeReport, colour: boolean): string {
@@ -190,6 +210,12 @@ export function renderQuantize(report: QuantizeReport, colour: boolean): string 
         colour,
       ).replace(/^eval:/, 'evaluation:'),
     );
+  }
+  const m = r.mixedPrecision;
+  if (m) {
+    const last = m.steps[m.steps.length - 1]!;
+    lines.push(`--max-drop ${m.maxDrop}: on ${m.validation.images} validation images float top-1 ${pct(m.floatAccuracy)}, all-int8 drop ${m.steps[0]!.drop.toFixed(2)} points; ${m.kept.length ? `kept in float: ${m.kept.join(', ')} (drop ${last.drop.toFixed(2)})` : 'no layer needed to stay in float'}`);
+    lines.push(`most sensitive layers: ${m.ranking.slice(0, 5).join(', ')}`);
   }
   for (const n of r.notes) lines.push(`note: ${n}`);
   return lines.join('\n');

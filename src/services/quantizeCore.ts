@@ -2,7 +2,6 @@
 // calibrate their input activations, and rewrite them to int8 QDQ. The `quantize` command and the
 // tests share it.
 import type { ModelProto } from '../onnx/proto.js';
-import { Graph } from '../onnx/graph.js';
 import type { ViTLayout } from '../vit/types.js';
 import { linearTargets, selectTargets, type QuantTarget } from '../quantize/targets.js';
 import { activationParams, type ActivationQuant } from '../quantize/scheme.js';
@@ -39,7 +38,7 @@ export interface StaticQuantResult {
 
 /** The in-scope targets of a located model. */
 export function scopeOf(model: ModelProto, layout: ViTLayout, include?: readonly string[], exclude?: readonly string[]): { all: QuantTarget[]; chosen: QuantTarget[] } {
-  const all = linearTargets(new Graph(model), layout);
+  const all = linearTargets(layout);
   return { all, chosen: selectTargets(all, include, exclude) };
 }
 

@@ -4,7 +4,6 @@ import { describe, expect, it } from 'vitest';
 import { synthVitModel, gaussian, mulberry32 } from '../../src/vit/synth.js';
 import { locateVit } from '../../src/vit/locate.js';
 import { encodeModel } from '../../src/onnx/model.js';
-import { Graph } from '../../src/onnx/graph.js';
 import { optimizedGraph } from '../../src/runtime/optimized.js';
 import { createSession } from '../../src/runtime/session.js';
 import { linearTargets, selectTargets } from '../../src/quantize/targets.js';
@@ -26,7 +25,7 @@ describe('dynamic int8', () => {
     it(`${style}: one fused kernel per linear, probabilities within 0.05 of float`, async () => {
       const model = synthVitModel({ linear: style, depth: 2, width: 32, ffn: 64, seed: 6 });
       const layout = locateVit(model);
-      const chosen = selectTargets(linearTargets(new Graph(model), layout));
+      const chosen = selectTargets(linearTargets(layout));
       const r = quantizeLinearsDynamic(model, chosen.map((t) => t.linear));
       expect(r.skipped).toEqual([]);
       expect(r.layers.length).toBe(12);

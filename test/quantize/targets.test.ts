@@ -1,9 +1,8 @@
 // Canonical linear names and the --include / --exclude scope over them.
 import { describe, expect, it } from 'vitest';
 import { matchesPattern, selectTargets, linearTargets, type QuantTarget } from '../../src/quantize/targets.js';
-import { synthVitModel } from '../../src/vit/synth.js';
+import { buildSyntheticVit } from '../../src/vit/synth.js';
 import { locateVit } from '../../src/vit/locate.js';
-import { Graph } from '../../src/onnx/graph.js';
 
 describe('matchesPattern', () => {
   it('matches kinds, dotted prefixes and * within one part', () => {
@@ -19,18 +18,22 @@ describe('matchesPattern', () => {
 });
 
 describe('linearTargets + selectTargets', () => {
-  const model = synthVitModel({ depth: 3, seed: 2 });
+  const synth = buildSyntheticVit({ depth: 3, seed: 2 });
+  const model = synth.model;
   const layout = locateVit(model);
-  const all = linearTargets(new Graph(model), layout);
+  const all = linearTargets(layout);
   const names = (ts: QuantTarget[]) => ts.map((t) => t.name);
 
-  it('names q, k, v (v read after the Softmax), proj, fc1, fc2 per block and the head', () => {
+  it('names q, k, v, proj, fc1, fc2 per block and the head (the layout\'s named linears, checked against the generator\'s weights)', () => {
     expect(all.length).toBe(3 * 6 + 1);
     expect(names(all).slice(0, 6)).toEqual(['blocks.0.attn.q', 'blocks.0.attn.k', 'blocks.0.attn.v', 'blocks.0.attn.proj', 'blocks.0.mlp.fc1', 'blocks.0.mlp.fc2']);
     expect(all[all.length - 1]!.name).toBe('head');
-    // fc1/fc2 and the head are the layout's own linears.
-    expect(all[4]!.linear).toBe(layout.blocks[0]!.fc1);
-    expect(all[all.length - 1]!.linear).toBe(layout.head);
+    for (const t of all.filter((x) => x.block !== null)) {
+      const part = t.kind === 'fc1' || t.kind === 'fc2' ? t.kind : `attn.${t.kind}`;
+      expect(t.linear.weight).toBe(synth.names[`block.${t.block}.${part}.weight`]);
+    }
+    expect(all[4]!.linear).toEqual(layout.blocks[0]!.fc1);
+    expect(all[all.length - 1]!.linear.weight).toBe(synth.names['head.weight']);
   });
 
   it('defaults to every block linear (head left in float), then applies include and exclude', () => {

@@ -11,6 +11,8 @@ import { parseCsv } from '../../src/report/csv.js';
 import { loadModel, saveModel } from '../../src/onnx/model.js';
 import { synthVitModel, synthWeights } from '../../src/vit/synth.js';
 import { modelFacts } from '../../src/onnx/facts.js';
+import { envelopeSchema } from '../../src/report/envelope.js';
+import { quantizeResultsSchema } from '../../src/services/quantizeSchema.js';
 
 const DIGITS_VIT = 'fixtures/models/digits-vit.onnx';
 const DIGITS = 'fixtures/digits';
@@ -154,4 +156,15 @@ describe('vitpath quantize on the digits model', () => {
     const check = res.evaluation.checks.find((c: { check: string }) => c.check === 'max-drop');
     expect(r.code).toBe(check.passed ? 0 : 5);
   }, 180_000);
+
+  it('vitpath demo quantize: the digits model in int8, a schema-valid report, every block linear fused', async () => {
+    const out = path.join(tmp, 'demo');
+    const r = await runVitpath(['demo', 'quantize', '--out', out, '--json', '-q', '--provider', 'cpu', '--threads', '1']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    const report = envelopeSchema(quantizeResultsSchema, 'quantize').parse(JSON.parse(r.stdout));
+    expect(report.results.fused).toMatchObject({ quantizedLayers: 24, int8Kernels: 24 });
+    expect(report.results.calibration!.images).toBe(20);
+    expect(fs.readdirSync(out).sort()).toEqual(['layers.csv', 'model.onnx', 'report.json']);
+  }, 120_000);
 });

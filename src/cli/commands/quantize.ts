@@ -4,11 +4,11 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import Table from 'cli-table3';
 import * as path from 'node:path';
-import { addLimitOption, addOutputOptions, addRuntimeOptions, addSchemaOption, addSeedOption, commonOptionsOf, intArg, runtimeOptionsOf } from '../options.js';
+import { type CommonOptions, addLimitOption, addOutputOptions, addRuntimeOptions, addSchemaOption, addSeedOption, commonOptionsOf, intArg, runtimeOptionsOf } from '../options.js';
 import { addDataOptions, preprocessOverridesOf, type DataFlags } from '../dataOptions.js';
 import { createProgress, type Progress } from '../progress.js';
 import { interactive, printJson, summary } from '../output.js';
-import { COMMAND, DEFAULTS, FILES, runQuantize, type QuantizeReport } from '../../services/quantize.js';
+import { COMMAND, DEFAULTS, FILES, runQuantize, type QuantizeOptions, type QuantizeReport } from '../../services/quantize.js';
 import { MODES, type QuantizeMode } from '../../services/quantizeSchema.js';
 import { CALIBRATION_METHODS, type CalibrationMethod } from '../../quantize/calibrate.js';
 import { reportJsonSchemaText } from '../../report/schema.js';
@@ -118,15 +118,6 @@ export function registerQuantize(program: Command): void {
     }
     if (model === undefined) throw usageError('quantize needs a model: vitpath quantize model.onnx --images DIR (see vitpath quantize --help).');
     if (!flags.images) throw usageError('quantize needs --images (calibration and evaluation images: a folder, list, image or IDX file).');
-    let progress: Progress | undefined;
-    let phase = '';
-    const seen = new Set<string>();
-    const notice = (l: string) => {
-      if (common.quiet || seen.has(l)) return;
-      seen.add(l);
-      if (progress) progress.log(l);
-      else process.stderr.write(l + '\n');
-    };
     const options = {
       images: flags.images,
       labels: flags.labels,
@@ -148,36 +139,54 @@ export function registerQuantize(program: Command): void {
       warmup: flags.warmup,
       repeat: flags.repeat,
     };
-    const { report, outDir, modelPath } = await runQuantize(model, {
-      ...options,
-      runtime: { ...runtimeOptionsOf(common), notice },
-      out: common.out,
-      save: flags.save,
-      force: common.force,
-      reportOptions: { ...options, save: flags.save, provider: common.provider, threads: common.threads },
-      notice,
-      onProgress: (e) => {
-        if (e.phase === 'latency') {
-          if (e.done === 0) notice(`${COMMAND}: timing both models (${flags.warmup} warm-up + ${flags.repeat} runs at batch 1 and at batch ${common.batch})`);
-          return;
-        }
-        if (e.phase !== phase) {
-          phase = e.phase;
-          progress = createProgress({ label: `${COMMAND}: ${e.phase === 'images' ? 'evaluate' : e.phase}`, total: e.total, unit: e.phase === 'sensitivity' ? 'model' : 'img', quiet: common.quiet });
-        }
-        progress?.update(e.done);
-        if (e.done === e.total) progress?.succeed();
-      },
-    }).catch((e) => {
-      progress?.fail();
-      throw e;
-    });
-    if (common.json) printJson(report);
-    const where = path.relative(process.cwd(), outDir.dir) || '.';
-    summary(`${renderQuantize(report, interactive(common))}\nModel: ${path.relative(process.cwd(), modelPath)}\nReports: ${where}/ (${[FILES.report, FILES.layers].join(', ')})`, common);
-    const failed = (report.results.evaluation?.checks ?? []).filter((k) => !k.passed);
-    if (failed.length) throw checkFailed(`${model}: the quantized model's top-1 accuracy dropped ${failed[0]!.value.toFixed(2)} points on the evaluation images, more than --max-drop ${failed[0]!.threshold} (chosen on the validation images; reports in ${where}/). Lower --max-drop, or add calibration/validation images.`);
+    await runQuantizeCli(model, options, { ...common, save: flags.save });
   });
+}
+
+/** Options of the quantize service as the CLI fills them (runtime, notices and progress are added here). */
+export type QuantizeCliOptions = Omit<QuantizeOptions, 'runtime' | 'out' | 'save' | 'force' | 'reportOptions' | 'notice' | 'onProgress'>;
+
+/** Run the quantize service with progress on stderr, print the summary (or --json), exit 5 on a failed --max-drop check. */
+export async function runQuantizeCli(model: string, options: QuantizeCliOptions, common: CommonOptions & { save?: string }, title = COMMAND): Promise<QuantizeReport> {
+  let progress: Progress | undefined;
+  let phase = '';
+  const seen = new Set<string>();
+  const notice = (l: string) => {
+    if (common.quiet || seen.has(l)) return;
+    seen.add(l);
+    if (progress) progress.log(l);
+    else process.stderr.write(l + '\n');
+  };
+  const { report, outDir, modelPath } = await runQuantize(model, {
+    ...options,
+    runtime: { ...runtimeOptionsOf(common), notice },
+    out: common.out,
+    save: common.save,
+    force: common.force,
+    reportOptions: { ...options, save: common.save, provider: common.provider, threads: common.threads },
+    notice,
+    onProgress: (e) => {
+      if (e.phase === 'latency') {
+        if (e.done === 0) notice(`${title}: timing both models (${options.warmup} warm-up + ${options.repeat} runs at batch 1 and at batch ${common.batch})`);
+        return;
+      }
+      if (e.phase !== phase) {
+        phase = e.phase;
+        progress = createProgress({ label: `${title}: ${e.phase === 'images' ? 'evaluate' : e.phase}`, total: e.total, unit: e.phase === 'sensitivity' ? 'model' : 'img', quiet: common.quiet });
+      }
+      progress?.update(e.done);
+      if (e.done === e.total) progress?.succeed();
+    },
+  }).catch((e) => {
+    progress?.fail();
+    throw e;
+  });
+  if (common.json) printJson(report);
+  const where = path.relative(process.cwd(), outDir.dir) || '.';
+  summary(`${renderQuantize(report, interactive(common))}\nModel: ${path.relative(process.cwd(), modelPath)}\nReports: ${where}/ (${[FILES.report, FILES.layers].join(', ')})`, common);
+  const failed = (report.results.evaluation?.checks ?? []).filter((k) => !k.passed);
+  if (failed.length) throw checkFailed(`${model}: the quantized model's top-1 accuracy dropped ${failed[0]!.value.toFixed(2)} points on the evaluation images, more than --max-drop ${failed[0]!.threshold} (chosen on the validation images; reports in ${where}/). Lower --max-drop, or add calibration/validation images.`);
+  return report;
 }
 
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
@@ -188,17 +197,19 @@ export function renderQuantize(report: QuantizeReport, colour: boolean): string 
   const q = r.layers.filter((l) => l.precision === 'int8');
   const lines: string[] = [];
   const cal = r.calibration;
-  lines.push(`${COMMAND}: ${r.mode}, ${q.length} of ${r.layers.length} linear layers quantized${cal ? ` (calibration ${cal.method}${cal.percentile !== null ? ` ${cal.percentile}` : ''} on ${cal.images} images)` : ''}`);
+  if (r.mode === 'fp16') lines.push(`${COMMAND}: fp16, weights and activations float16 (LayerNorm, Softmax, residual Adds and head float32); overflow check on ${cal?.images ?? 0} calibration images: ${r.float16?.overflow ? 'OVERFLOW' : 'none'}, largest |activation| ${r.float16?.maxAbsActivation.toPrecision(4)}, ${r.float16?.clampedWeights ?? 0} weights clamped`);
+  else lines.push(`${COMMAND}: ${r.mode}, ${q.length} of ${r.layers.length} linear layers quantized${cal ? ` (calibration ${cal.method}${cal.percentile !== null ? ` ${cal.percentile}` : ''} on ${cal.images} images)` : ''}`);
   if (r.fused) lines.push(`ONNX Runtime CPU runs ${r.fused.int8Kernels} fused int8 kernels for the ${r.fused.quantizedLayers} quantized layers${r.fused.int8Kernels >= r.fused.quantizedLayers ? '' : ' (some did not fuse; see notes)'}`);
   const t = new Table({
     head: ['layer', 'precision', 'activation range', 'clipped'],
     style: colour ? {} : { head: [], border: [] },
     chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
   });
-  const shown = r.layers.length > 16 ? r.layers.filter((l) => l.precision !== 'int8' || (l.activation?.clippedFraction ?? 0) > 0).slice(0, 16) : r.layers;
+  const shown: typeof r.layers = r.layers.length > 16 ? r.layers.filter((l) => l.precision !== 'int8' || (l.activation?.clippedFraction ?? 0) > 0).slice(0, 16) : r.layers;
   for (const l of shown) t.push([l.name, l.precision, l.activation ? `[${l.activation.min.toPrecision(4)}, ${l.activation.max.toPrecision(4)}]` : '-', l.activation ? pct(l.activation.clippedFraction) : '-']);
+  if (r.mode === 'fp16') shown.length = 0;
   if (shown.length) lines.push(t.toString());
-  if (shown.length < r.layers.length) lines.push(`(${r.layers.length - shown.length} more layers in layers.csv)`);
+  if (r.mode !== 'fp16' && shown.length < r.layers.length) lines.push(`(${r.layers.length - shown.length} more layers in layers.csv)`);
   if (r.evaluation) {
     lines.push(
       renderEval(

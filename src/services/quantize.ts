@@ -32,7 +32,8 @@ import { COMMAND, MODES, quantizeResultsSchema, type LayerRecord, type QuantizeM
 import { makeEnvelope, Stopwatch, type Envelope } from '../report/envelope.js';
 import { prepareOutDir, type OutDir } from '../report/outdir.js';
 import type { CsvRow } from '../report/csv.js';
-import { badInput, usageError } from '../errors.js';
+import { badInput, unsupported, usageError } from '../errors.js';
+import { MIN_QDQ_OPSET } from '../onnx/rewrite/quantize.js';
 
 export { COMMAND };
 export const FILES = { model: 'model.onnx', report: 'report.json', layers: 'layers.csv' } as const;
@@ -81,7 +82,7 @@ export interface QuantizeOptions {
  * |value| (float16 bit patterns of finite values order like their magnitudes) and whether any is
  * infinite or NaN.
  */
-async function float16Overflow(r: Float16Result, input: string, items: readonly DataItem[], spec: PreprocessSpec, batch: number, o: QuantizeOptions): Promise<{ maxAbs: number; overflow: boolean }> {
+async function float16Overflow(r: Float16Result, input: string, items: readonly DataItem[], spec: PreprocessSpec, batch: number, fixedBatch: boolean, o: QuantizeOptions): Promise<{ maxAbs: number; overflow: boolean }> {
   const names = r.float16Activations;
   const s = await createSession(encodeModel(exposeOutputs(r.model, names)), o.runtime ?? {});
   let maxBits = 0;
@@ -89,6 +90,7 @@ async function float16Overflow(r: Float16Result, input: string, items: readonly 
   let done = 0;
   try {
     for await (const b of iterateBatches(items, spec, batch)) {
+      if (fixedBatch && b.dims[0] !== batch) continue; // a fixed-batch model takes only full batches
       const out = await s.run({ [input]: { data: b.data, dims: b.dims } }, names);
       for (const n of names) {
         const t = out[n]!;
@@ -234,6 +236,9 @@ export async function runQuantize(modelPath: string, o: QuantizeOptions): Promis
   const { all, chosen } = scopeOf(loaded.proto, layout, o.include, o.exclude);
   if (o.mode === 'fp16' && (o.include?.length || o.exclude?.length)) throw usageError('--include/--exclude choose the layers of --mode int8 and dynamic; --mode fp16 converts the whole model (LayerNorm, Softmax and residual Adds stay float32)');
   if (chosen.length === 0) throw usageError(`--include/--exclude leave no linear layer to quantize in ${modelPath}`);
+  if (opt.mode !== 'fp16' && layout.facts.opset < MIN_QDQ_OPSET) {
+    throw unsupported(`${modelPath}: opset ${layout.facts.opset}; int8 quantization needs opset ${MIN_QDQ_OPSET} or newer (per-channel DequantizeLinear). Re-export the model with opset_version=${MIN_QDQ_OPSET} or later, or use --mode fp16.`);
+  }
   const spec = inferPreprocess(layout.inputDims, o.preprocess);
   // Dynamic int8 needs no calibration: every image is evaluated.
   const { items, calib, notice } = opt.mode === 'dynamic' ? { items: [], calib: [], notice: undefined } : splitImages(o, opt.calibImages, opt.seed);
@@ -327,7 +332,7 @@ export async function runQuantize(modelPath: string, o: QuantizeOptions): Promis
     const islands = float32Islands(new Graph(loaded.proto), layout);
     const r = await clock.time('rewrite', () => convertToFloat16(loaded.proto, (n) => islands.has(n), modelPath));
     model = r.model;
-    const check = await clock.time('calibrate', () => float16Overflow(r, layout.input, calib.map((i) => items[i]!), spec, Math.min(opt.batch, 8), o));
+    const check = await clock.time('calibrate', () => float16Overflow(r, layout.input, calib.map((i) => items[i]!), spec, typeof layout.facts.batch === 'number' ? layout.facts.batch : Math.min(opt.batch, 8), typeof layout.facts.batch === 'number', o));
     float16 = { clampedWeights: r.clampedWeights, maxAbsActivation: check.maxAbs, overflow: check.overflow };
     for (const t of all) outcomes.set(t.name, { precision: 'float16', scheme: 'float16 weights and activations (LayerNorm, Softmax and residual Adds in float32)', activation: null, weights: null, biasInt32: null });
     calibration = { method: 'float16-overflow-check', percentile: null, images: calib.length, seed: opt.seed, indices: calib };

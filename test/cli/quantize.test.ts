@@ -85,6 +85,10 @@ describe('vitpath quantize on the digits model', () => {
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('--include blocks.9 matches no linear layer');
     expect(fs.existsSync(path.join(tmp, 'bad'))).toBe(false);
+    const old = await runVitpath(['quantize', 'fixtures/models/relu-bn-opset9.onnx', '--images', DIGITS, '--out', path.join(tmp, 'opset9'), ...FAST]);
+    expect(old.code).toBe(3);
+    expect(old.stderr).toContain('opset 9; int8 quantization needs opset 13 or newer');
+    expect(fs.existsSync(path.join(tmp, 'opset9'))).toBe(false);
   }, 180_000);
 
   it('--mode dynamic: no calibration, every image evaluated, every block linear fused', async () => {

@@ -85,6 +85,7 @@ export function modelFacts(model: ModelProto): ModelFacts {
   const ops: Record<string, number> = {};
   const quantParams = new Set<string>();
   const dequantized = new Set<string>();
+  const dynamicScales = new Set<string>();
   let nodes = 0;
   let qdq = false;
   let integerOps = false;
@@ -96,6 +97,14 @@ export function modelFacts(model: ModelProto): ModelFacts {
     if (INTEGER_OPS.has(n.opType)) integerOps = true;
     for (const i of QUANT_PARAM_INPUTS[n.opType] ?? []) if (n.input[i]) quantParams.add(n.input[i]!);
     if (n.opType === 'DequantizeLinear' && n.input[0]) dequantized.add(n.input[0]);
+    if (n.opType === 'DynamicQuantizeLinear' && n.output[1]) dynamicScales.add(n.output[1]);
+  }
+  // Dynamic quantization (MatMulInteger form): the weight scales multiply DynamicQuantizeLinear's scale.
+  for (const n of allNodes(g)) {
+    if (n.opType !== 'Mul' || n.input.length !== 2) continue;
+    const [a, b] = n.input as [string, string];
+    if (dynamicScales.has(a)) quantParams.add(b);
+    else if (dynamicScales.has(b)) quantParams.add(a);
   }
   const byType = new Map<DataType, number>();
   let parameters = 0;

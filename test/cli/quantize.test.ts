@@ -101,6 +101,8 @@ describe('vitpath quantize on the digits model', () => {
     expect(res.evaluation.images.count).toBe(total);
     expect(res.fused).toMatchObject({ quantizedLayers: 24, int8Kernels: 24 });
     expect(res.evaluation.model.facts.precision).toBe('int8-qoperator');
+    // Weight scales are quantization parameters, not weights: the same parameter count as float.
+    expect(res.evaluation.model.facts.parameters).toBe(res.evaluation.reference.facts.parameters);
     expect(res.evaluation.comparison.agreement).toBeGreaterThanOrEqual(0.95);
   }, 120_000);
 

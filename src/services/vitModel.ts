@@ -74,6 +74,8 @@ export function openVitModel(file: string, opts: VitModelOptions = {}): VitModel
 export function assertFloatModel(proto: ModelProto, file: string, command: string): void {
   const p = modelFacts(proto).precision;
   if (/qdq|qoperator/.test(p)) {
-    throw unsupported(`${file} is a quantized model (${p}); ${command} needs the float model it was made from. Run ${command} on the float32 (or float16) model, and compare the two with vitpath eval --compare.`);
+    throw unsupported(
+      `${file} is a quantized model (${p}); ${command} needs the float model it was made from. Run ${command} on the float32 (or float16) model; vitpath eval shows the quantized model's facts (precision, parameters, size) and compares the two with --compare.`,
+    );
   }
 }

@@ -64,6 +64,9 @@ describe('vitpath quantize on the digits model', () => {
     expect(tp.code).toBe(3);
     expect(tp.stderr).toContain('is a quantized model (int8-qdq); trace-path needs the float model');
     expect(fs.existsSync(path.join(tmp, 'tp', 'report.json'))).toBe(false);
+    const ins = await runVitpath(['inspect', path.join(out, 'model.onnx')]);
+    expect(ins.code).toBe(3);
+    expect(ins.stderr).toContain('is a quantized model (int8-qdq); inspect needs the float model');
   }, 180_000);
 
   it('--save writes the model elsewhere; an existing output needs --force; an unknown layer is a usage error', async () => {

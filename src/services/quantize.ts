@@ -29,8 +29,9 @@ import { createSession } from '../runtime/session.js';
 import type { PreprocessSpec } from '../data/preprocess.js';
 import { evaluateModels, type EvalProgress } from './eval.js';
 import { COMMAND, MODES, quantizeResultsSchema, type LayerRecord, type QuantizeMode, type QuantizeResults } from './quantizeSchema.js';
-import { makeEnvelope, Stopwatch, type Envelope } from '../report/envelope.js';
-import { prepareOutDir, type OutDir } from '../report/outdir.js';
+import type { Envelope } from '../report/envelope.js';
+import type { OutDir } from '../report/outdir.js';
+import { CommandRun, outputModelInfo, runCommand, type RunHooks } from './commandRun.js';
 import type { CsvRow } from '../report/csv.js';
 import { badInput, unsupported, usageError } from '../errors.js';
 import { MIN_QDQ_OPSET } from '../onnx/rewrite/quantize.js';
@@ -227,9 +228,13 @@ export interface QuantizeOutcome {
 }
 
 /** The whole command: check inputs, claim the outputs, calibrate, rewrite, save, verify fusion, evaluate, write the reports. */
-export async function runQuantize(modelPath: string, o: QuantizeOptions): Promise<QuantizeOutcome> {
+export async function runQuantize(modelPath: string, o: QuantizeOptions, hooks: RunHooks = { notice: o.notice }): Promise<QuantizeOutcome> {
+  return runCommand(COMMAND, hooks, (run) => quantizeRun(run, modelPath, o));
+}
+
+async function quantizeRun(run: CommandRun, modelPath: string, o: QuantizeOptions): Promise<QuantizeOutcome> {
   const opt = checkOptions(o);
-  const clock = new Stopwatch();
+  const clock = run.clock;
   const stored = await clock.time('load', () => loadModel(modelPath));
   assertFloatModel(stored.proto, modelPath, COMMAND);
   const { loaded, layout } = await clock.time('locate', () => prepareVitModel(stored, { output: o.output }));
@@ -255,10 +260,12 @@ export async function runQuantize(modelPath: string, o: QuantizeOptions): Promis
   }
   const calibSet = new Set([...calib, ...validation]);
 
-  // Claim every output before the work: no partial output for bad input, nothing overwritten without --force.
-  const outDir = prepareOutDir({ command: COMMAND, out: o.out, force: o.force }, o.save ? [FILES.report, FILES.layers] : Object.values(FILES));
-  const target = o.save ? path.resolve(o.save) : outDir.path(FILES.model);
-  if (o.save && !o.force && fs.existsSync(target)) throw usageError(`${o.save} already exists; pass --force to overwrite it, or choose another --save path.`);
+  // Claim every output before the work (the shared command run: refused without --force, locked,
+  // proved writable): no partial output for bad input, nothing overwritten without --force.
+  const target = o.save ? path.resolve(o.save) : undefined;
+  if (target && !o.force && fs.existsSync(target)) throw usageError(`${o.save} already exists; pass --force to overwrite it, or choose another --save path.`);
+  const outDir = run.claim({ out: o.out, force: o.force, files: o.save ? [FILES.report, FILES.layers] : Object.values(FILES) });
+  const modelFile = target ?? outDir.path(FILES.model);
 
   const outcomes = new Map<string, LayerOutcome>();
   const skipped = new Map<string, string>();
@@ -352,7 +359,7 @@ export async function runQuantize(modelPath: string, o: QuantizeOptions): Promis
     notes.push(line);
     o.notice?.(line);
   }
-  await clock.time('save', () => saveModel(model, target, { force: true }));
+  await clock.time('save', () => saveModel(model, modelFile, { force: true }));
 
   const chosenNames = new Set(chosen.map((t) => t.name));
   const scoped = Boolean(o.include?.length || o.exclude?.length);
@@ -365,7 +372,7 @@ export async function runQuantize(modelPath: string, o: QuantizeOptions): Promis
   let runtime: QuantizeReport['runtime'] = null;
   if (o.evaluate !== false) {
     const ev = await clock.time('evaluate', () =>
-      evaluateModels(target, {
+      evaluateModels(modelFile, {
         images: o.images,
         labels: o.labels,
         select: (list) => list.filter((_, i) => !calibSet.has(i)),
@@ -387,11 +394,11 @@ export async function runQuantize(modelPath: string, o: QuantizeOptions): Promis
     evaluation = ev.report.results;
     runtime = ev.report.runtime;
   }
-  const sizeBytes = fs.statSync(target).size;
+  const sizeBytes = fs.statSync(modelFile).size;
   const results: QuantizeResults = {
     mode: opt.mode,
     calibration,
-    output: { path: o.save ?? path.relative(process.cwd(), target), sha256: sha256Hex(bytes), bytes: sizeBytes },
+    output: { path: o.save ?? path.relative(process.cwd(), modelFile), sha256: sha256Hex(bytes), bytes: sizeBytes },
     fused: (opt.mode as QuantizeMode) === 'fp16' ? null : { quantizedLayers: quantized, int8Kernels: fused.fusedInt8, ops: fused.ops },
     layers,
     float16,
@@ -399,19 +406,17 @@ export async function runQuantize(modelPath: string, o: QuantizeOptions): Promis
     evaluation,
     notes,
   };
-  const report = makeEnvelope(
+  const report = run.envelope(
     {
-      command: COMMAND,
       options: o.reportOptions ?? { images: o.images, mode: opt.mode, calibration: opt.calibration, calibImages: opt.calibImages, seed: opt.seed, include: o.include, exclude: o.exclude },
       model: { path: modelPath, sha256: stored.sha256, layout: layout as unknown as QuantizeReport['model']['layout'] },
+      outputModel: outputModelInfo(modelFile, results.output.path),
       runtime,
-      timings: clock.finish(),
       results,
     },
     quantizeResultsSchema,
   );
-  outDir.writeCsv(FILES.layers, layerRows(layers), LAYER_COLUMNS);
-  outDir.writeJson(FILES.report, report);
-  return { report, outDir, modelPath: target };
+  await run.writeReports(report, (out) => out.writeCsv(FILES.layers, layerRows(layers), LAYER_COLUMNS));
+  return { report, outDir, modelPath: modelFile };
 }
 

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, ensureBuilt, runVitpathAsync as runVitpath } from '../helpers/cli.js';
+import { ROOT, ensureBuilt, runVitpath } from '../helpers/cli.js';
 import { parseCsv } from '../../src/report/csv.js';
 import { loadModel, saveModel } from '../../src/onnx/model.js';
 import { synthVitModel, synthWeights } from '../../src/vit/synth.js';
@@ -34,6 +34,8 @@ describe('vitpath quantize on the digits model', () => {
     expect(fs.readdirSync(out).sort()).toEqual(['layers.csv', 'model.onnx', 'report.json']);
     const report = JSON.parse(r.stdout);
     expect(JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8')).results.output).toEqual(report.results.output);
+    // The envelope names the written model (path, sha256, size) beside the input model.
+    expect(report.outputModel).toMatchObject({ sha256: report.results.output.sha256, sizeBytes: report.results.output.bytes });
     const res = report.results;
     expect(res.mode).toBe('int8');
     expect(res.layers.filter((l: { precision: string }) => l.precision === 'int8').length).toBe(24);

@@ -13,7 +13,8 @@ import { MODES, type QuantizeMode } from '../../services/quantizeSchema.js';
 import { CALIBRATION_METHODS, type CalibrationMethod } from '../../quantize/calibrate.js';
 import { reportJsonSchemaText } from '../../report/schema.js';
 import { renderEval } from './eval.js';
-import { checkFailed, usageError } from '../../errors.js';
+import { checkFailed, ExitCode, usageError } from '../../errors.js';
+import { abandonActiveRuns } from '../../services/commandRun.js';
 
 const HELP_AFTER = `
 What it quantizes (int8, the default): the linear layers of every transformer block (q/k/v or qkv,
@@ -157,6 +158,15 @@ export async function runQuantizeCli(model: string, options: QuantizeCliOptions,
     if (progress) progress.log(l);
     else process.stderr.write(l + '\n');
   };
+  // Ctrl-C / SIGTERM: release the --out lock and leave nothing that blocks a rerun (quantize keeps no partial results).
+  const onSignal = (signal: NodeJS.Signals) => {
+    progress?.stop();
+    abandonActiveRuns();
+    process.stderr.write(`vitpath: ${title} interrupted; it keeps no partial results, rerun it to start again\n`);
+    process.exit(signal === 'SIGTERM' ? ExitCode.TERMINATED : ExitCode.INTERRUPTED);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const { report, outDir, modelPath } = await runQuantize(model, {
     ...options,
     runtime: { ...runtimeOptionsOf(common), notice },
@@ -177,10 +187,15 @@ export async function runQuantizeCli(model: string, options: QuantizeCliOptions,
       progress?.update(e.done);
       if (e.done === e.total) progress?.succeed();
     },
-  }).catch((e) => {
-    progress?.fail();
-    throw e;
-  });
+  })
+    .catch((e) => {
+      progress?.fail();
+      throw e;
+    })
+    .finally(() => {
+      process.removeListener('SIGINT', onSignal);
+      process.removeListener('SIGTERM', onSignal);
+    });
   if (common.json) printJson(report);
   const where = path.relative(process.cwd(), outDir.dir) || '.';
   summary(`${renderQuantize(report, interactive(common))}\nModel: ${path.relative(process.cwd(), modelPath)}\nReports: ${where}/ (${[FILES.report, FILES.layers].join(', ')})`, common);

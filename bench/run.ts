@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-export const BENCHES = ['eval', 'gradients', 'probe-layers', 'prune', 'runtime-progress', 'trace-path-mnist', 'trace-path'];
+export const BENCHES = ['eval', 'gradients', 'probe-layers', 'prune', 'quantize', 'runtime-progress', 'trace-path-mnist', 'trace-path'];
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

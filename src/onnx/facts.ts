@@ -47,8 +47,8 @@ export type Precision = string;
 export interface ModelFacts {
   /**
    * Elements of the weight initializers: float and 4/8/16-bit integer types with at least 2 elements
-   * (scalars are folded constants); quantization scales and zero points, int32/int64 tensors (shapes,
-   * indices) and Constant nodes are not counted.
+   * (scalars are folded constants), and int32 biases a DequantizeLinear reads; quantization scales and
+   * zero points, other int32/int64 tensors (shapes, indices) and Constant nodes are not counted.
    */
   parameters: number;
   /** Weight elements per element type name, e.g. { float32: 139018 }. */
@@ -85,6 +85,7 @@ export function modelFacts(model: ModelProto): ModelFacts {
   const ops: Record<string, number> = {};
   const quantParams = new Set<string>();
   const dequantized = new Set<string>();
+  const dynamicScales = new Set<string>();
   let nodes = 0;
   let qdq = false;
   let integerOps = false;
@@ -96,6 +97,14 @@ export function modelFacts(model: ModelProto): ModelFacts {
     if (INTEGER_OPS.has(n.opType)) integerOps = true;
     for (const i of QUANT_PARAM_INPUTS[n.opType] ?? []) if (n.input[i]) quantParams.add(n.input[i]!);
     if (n.opType === 'DequantizeLinear' && n.input[0]) dequantized.add(n.input[0]);
+    if (n.opType === 'DynamicQuantizeLinear' && n.output[1]) dynamicScales.add(n.output[1]);
+  }
+  // Dynamic quantization (MatMulInteger form): the weight scales multiply DynamicQuantizeLinear's scale.
+  for (const n of allNodes(g)) {
+    if (n.opType !== 'Mul' || n.input.length !== 2) continue;
+    const [a, b] = n.input as [string, string];
+    if (dynamicScales.has(a)) quantParams.add(b);
+    else if (dynamicScales.has(b)) quantParams.add(a);
   }
   const byType = new Map<DataType, number>();
   let parameters = 0;
@@ -105,7 +114,9 @@ export function modelFacts(model: ModelProto): ModelFacts {
     const dt = t.dataType as DataType;
     const n = numelOf(t.dims);
     // Scalars are folded constants (1/sqrt(d), GELU's 0.5, ...), not weights.
-    if (!WEIGHT_TYPES.has(dt) || quantParams.has(t.name) || n < 2) continue;
+    // int32 tensors a DequantizeLinear reads are quantized biases: weights too.
+    const weight = WEIGHT_TYPES.has(dt) || (dt === DataType.INT32 && dequantized.has(t.name));
+    if (!weight || quantParams.has(t.name) || n < 2) continue;
     parameters += n;
     byType.set(dt, (byType.get(dt) ?? 0) + n);
     if (dequantized.has(t.name) && n > quantizedCount) {

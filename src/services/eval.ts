@@ -51,6 +51,8 @@ export interface EvalOptions {
   source?: DataSource;
   labels?: string;
   limit?: number;
+  /** Keep only these of the discovered images (before --limit): e.g. quantize leaves out its calibration images. */
+  select?: (items: readonly DataItem[]) => DataItem[];
   /** Reference model to compare with. */
   compare?: string;
   /** Graph output holding the class scores (default: the only / only [batch, classes] output). */
@@ -159,7 +161,8 @@ export function checkEvalOptions(o: EvalOptions): { batch: number; warmup: numbe
 /** The images of the source (limited), with a notice when some or all lack labels. */
 function selectImages(o: EvalOptions): { src: DataSource; items: DataItem[]; labelled: number } {
   const src = o.source ?? discoverImages(o.images, { labels: o.labels });
-  const items = o.limit !== undefined && !o.source ? src.items.slice(0, o.limit) : src.items;
+  const pool = o.select ? o.select(src.items) : src.items;
+  const items = o.limit !== undefined && !o.source ? pool.slice(0, o.limit) : pool;
   if (items.length === 0) throw badInput(`${o.images}: no images left after --limit; check that option.`);
   const labelled = items.filter((i) => i.label !== undefined).length;
   if (labelled === 0 && (o.minAccuracy !== undefined || o.maxDrop !== undefined)) {

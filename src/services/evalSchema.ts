@@ -30,7 +30,7 @@ export const accuracySchema = z.object({
 });
 
 export const factsSchema = z.object({
-  parameters: int.describe('Elements of the weight initializers (float and 4/8/16-bit integer types, at least 2 elements each; scalars, quantization scales and zero points, int32/int64 tensors and Constant nodes are not counted).'),
+  parameters: int.describe('Elements of the weight initializers (float and 4/8/16-bit integer types, at least 2 elements each, and int32 quantized biases; scalars, quantization scales and zero points, other int32/int64 tensors and Constant nodes are not counted).'),
   parametersByType: z.record(z.string(), int),
   precision: z.string().describe("float32 | float16 | bfloat16 | float64 (the weights' float type), <int type>-qdq (QuantizeLinear/DequantizeLinear), int8-qoperator (integer kernels)."),
   ops: z.record(z.string(), int).describe('Node count per op type (other domains as domain.Op), subgraphs included.'),

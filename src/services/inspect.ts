@@ -3,7 +3,7 @@
 // with file facts and what the preparation found.
 import * as z from 'zod';
 import { loadModel } from '../onnx/model.js';
-import { prepareVitModel } from './vitModel.js';
+import { assertFloatModel, prepareVitModel } from './vitModel.js';
 import { prepareLoaded } from './prepareModel.js';
 import type { ViTLayout } from '../vit/types.js';
 import { makeEnvelope, Stopwatch, type Envelope, type ModelInfo } from '../report/envelope.js';
@@ -46,6 +46,7 @@ export type InspectReport = Omit<Envelope<InspectResults>, 'model'> & { model: O
 export async function inspectModel(modelPath: string, opts: InspectOptions = {}): Promise<InspectReport> {
   const clock = new Stopwatch();
   const file = await clock.time('load', () => loadModel(modelPath));
+  assertFloatModel(file.proto, modelPath, 'inspect');
   const { loaded: prepped, preparation } = await clock.time('prepare', () => prepareLoaded(file, { label: modelPath }));
   const { loaded, layout } = await clock.time('locate', () => prepareVitModel(prepped, { output: opts.output }));
   const report = makeEnvelope(

@@ -19,7 +19,7 @@ import { exposeNeuronRows } from '../onnx/rewrite/intervene.js';
 import { defaultToken, resolveToken, type ResolvedToken, type TokenChoice } from '../vit/tokens.js';
 import { extractTail, type TailInput } from '../onnx/rewrite/tail.js';
 import { gateBranches, gateColumn } from '../onnx/rewrite/ablate.js';
-import { prepareVitModel, precisionNote } from './vitModel.js';
+import { assertFloatModel, prepareVitModel, precisionNote } from './vitModel.js';
 import type { HeadChoice, ViTLayout } from '../vit/types.js';
 import { createSession, type ModelSession, type RuntimeOptions, type Feed } from '../runtime/session.js';
 import { fixedBatchOf, runBatched } from '../runtime/batching.js';
@@ -680,6 +680,7 @@ export function labelledSource(opts: Pick<ProbeLayersOptions, 'images' | 'labels
 export async function probeLayers(modelPath: string, opts: ProbeLayersOptions, run: CommandRun = new CommandRun(COMMAND)): Promise<ProbeLayersReport> {
   const clock = run.clock;
   const stored = await clock.time('load', () => loadModel(modelPath));
+  assertFloatModel(stored.proto, modelPath, 'probe-layers');
   const { loaded: prepped } = await clock.time('prepare', () => prepareLoaded(stored, { label: modelPath, notice: (l) => run.notice(l) }));
   const { loaded, layout } = await clock.time('locate', () => prepareVitModel(prepped, { output: opts.output, head: opts.head }));
   const note = precisionNote(layout);

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { loadModel } from '../onnx/model.js';
 import type { HeadChoice, ViTLayout } from '../vit/types.js';
-import { prepareVitModel, precisionNote } from './vitModel.js';
+import { assertFloatModel, prepareVitModel, precisionNote } from './vitModel.js';
 import { prepareLoaded } from './prepareModel.js';
 import { discoverImages, checkLabelRange, describeSource, type DataItem } from '../data/sources.js';
 import { inferPreprocess, describePreprocess, type PreprocessOverrides } from '../data/preprocess.js';
@@ -171,6 +171,7 @@ export async function tracePath(o: TracePathOptions, hooks: RunHooks = {}): Prom
 async function traceRun(run: CommandRun, o: TracePathOptions): Promise<TracePathOutcome> {
   const clock = run.clock;
   const stored = await clock.time('load', () => loadModel(o.model));
+  assertFloatModel(stored.proto, o.model, 'trace-path');
   const { loaded: prepped } = await clock.time('prepare', () => prepareLoaded(stored, { label: o.model, notice: (l) => run.notice(l) }));
   const { loaded, layout } = await clock.time('locate', () => prepareVitModel(prepped, { output: o.output, head: o.head }));
   const note = precisionNote(layout);

@@ -7,6 +7,9 @@ import { locateVit } from '../vit/locate.js';
 import type { Dim, HeadChoice, ViTLayout } from '../vit/types.js';
 import { setInputDims } from '../onnx/rewrite/inputDims.js';
 import { exposeOutputs } from '../onnx/rewrite/expose.js';
+import { modelFacts } from '../onnx/facts.js';
+import type { ModelProto } from '../onnx/proto.js';
+import { unsupported } from '../errors.js';
 
 export interface VitModelOptions {
   /** Graph output holding the logits (default: located). */
@@ -65,4 +68,14 @@ export function pinnedImageDims(layout: ViTLayout): Dim[] | null {
 
 export function openVitModel(file: string, opts: VitModelOptions = {}): VitModel {
   return prepareVitModel(loadModel(file), opts);
+}
+
+/** Refuse a model that is already quantized (exit 3), for commands that need the float model. */
+export function assertFloatModel(proto: ModelProto, file: string, command: string): void {
+  const p = modelFacts(proto).precision;
+  if (/qdq|qoperator/.test(p)) {
+    throw unsupported(
+      `${file} is a quantized model (${p}); ${command} needs the float model it was made from. Run ${command} on the float32 (or float16) model; vitpath eval shows the quantized model's facts (precision, parameters, size) and compares the two with --compare.`,
+    );
+  }
 }

@@ -8,6 +8,7 @@ import { Option, type Command } from 'commander';
 import { addLimitOption, addRuntimeOptions, commonOptionsOf, runtimeOptionsOf } from '../options.js';
 import { info } from '../output.js';
 import { runTracePathCli } from './tracePath.js';
+import { runQuantizeCli } from './quantize.js';
 import { BASELINES } from '../../analysis/baselines.js';
 import { badInput } from '../../errors.js';
 import type { TracePathOptions } from '../../services/tracePath.js';
@@ -84,5 +85,57 @@ export function registerDemo(program: Command): void {
     };
     await runTracePathCli(opts, { json: flags.json, quiet: flags.quiet }, { title: 'demo', resumable: false });
     info('Next: vitpath trace-path your-vit.onnx --images your-images/   (vitpath trace-path --help)', { quiet: flags.quiet || flags.json });
+  });
+  registerDemoQuantize(cmd);
+}
+
+export const DEMO_QUANTIZE_OUT = path.join('vitpath-out', 'demo-quantize');
+
+const QUANTIZE_HELP_AFTER = `
+What it runs:
+  vitpath quantize <package>/fixtures/models/digits-vit.onnx --images <package>/fixtures/digits \\
+    --calib-images 20 --out ./vitpath-out/demo-quantize
+int8 weights (per output channel) and activations (calibrated on 20 of the held-out digits) for
+every linear of the 4 blocks; the other digits compare the int8 model with the float one. The
+digits model is tiny (width 64), so int8 saves file size here rather than time: the speed-up shows
+on ViT-sized layers (see BENCHMARKS.md, quantize).
+
+Output: model.onnx, report.json and layers.csv in ./vitpath-out/demo-quantize (replaced on every
+run); a folder given with --out needs --force for existing files.
+
+Next: vitpath quantize your-vit.onnx --images your-images/ (see vitpath quantize --help).`;
+
+function registerDemoQuantize(demo: Command): void {
+  const cmd = demo
+    .command('quantize')
+    .description("Quantize vitpath's own digits ViT to int8 and compare it with the float model on held-out digits (no download).");
+  addRuntimeOptions(cmd, { batch: 16 });
+  cmd.addOption(new Option('--mode <mode>', 'int8, dynamic or fp16').choices(['int8', 'dynamic', 'fp16']).default('int8'));
+  cmd.option('--json', 'print the JSON report alone on stdout (the summary moves to stderr)', false);
+  cmd.option('-q, --quiet', 'no progress, notices or summary on stderr', false);
+  cmd.addOption(new Option('-o, --out <dir>', 'folder for the model and reports').default(DEMO_QUANTIZE_OUT, './vitpath-out/demo-quantize, replaced on every run'));
+  cmd.option('-f, --force', 'overwrite files in a --out folder of your own', false);
+  cmd.addHelpText('after', QUANTIZE_HELP_AFTER);
+  cmd.action(async (_flags: unknown, c: Command) => {
+    // Options `demo` itself also declares (--provider, -q, --out, ...) may land on it: read both.
+    const flags = c.optsWithGlobals() as DemoFlags & { mode: 'int8' | 'dynamic' | 'fp16' };
+    const common = commonOptionsOf(flags as unknown as Record<string, unknown>);
+    for (const [what, p] of [
+      ['model', DEMO_MODEL],
+      ['images', DEMO_IMAGES],
+    ] as const) {
+      if (!fs.existsSync(p)) throw badInput(`the demo ${what} ${p} is missing from this vitpath installation; reinstall vitpath, or regenerate it in a checkout with \`npm run train-digits\`.`);
+    }
+    const own = c.opts() as { out?: string };
+    // `demo`'s own --out default (./vitpath-out/demo) is not this command's.
+    const out = own.out !== DEMO_QUANTIZE_OUT ? own.out! : flags.out && flags.out !== DEMO_OUT ? flags.out : DEMO_QUANTIZE_OUT;
+    const ownFolder = path.resolve(out) === path.resolve(DEMO_QUANTIZE_OUT);
+    await runQuantizeCli(
+      DEMO_MODEL,
+      { images: DEMO_IMAGES, mode: flags.mode, calibration: 'minmax', calibImages: 20, seed: 0, batch: common.batch, warmup: 3, repeat: 20 },
+      { ...common, json: flags.json, quiet: flags.quiet, out, force: ownFolder || flags.force },
+      'demo quantize',
+    );
+    info('Next: vitpath quantize your-vit.onnx --images your-images/   (vitpath quantize --help)', { quiet: flags.quiet || flags.json });
   });
 }

@@ -5,6 +5,7 @@ import { registerEval } from './eval.js';
 import { registerInspect } from './inspect.js';
 import { registerProbeLayers } from './probeLayers.js';
 import { registerPrune } from './prune.js';
+import { registerQuantize } from './quantize.js';
 import { registerTracePath } from './tracePath.js';
 
 export function registerCommands(program: Command): void {
@@ -14,5 +15,6 @@ export function registerCommands(program: Command): void {
   registerProbeLayers(program);
   registerEval(program);
   registerPrune(program);
+  registerQuantize(program);
   registerDemo(program);
 }

@@ -12,7 +12,7 @@ import { dataPresent, dataRoot } from './conformance/suite.js';
 import { PARTS, runConformance, type Part } from './conformance/run.js';
 import { count, renderResults } from './conformance/results.js';
 import { DIGESTS_FILE, FOLDER, FOLDER_MISSING, RESULTS_FILE, ROOT } from './conformance/wiring.js';
-import { writeFileAtomic } from '../src/report/atomic.js';
+import { writeFileAtomic } from '../src/fs/atomic.js';
 
 const USAGE = `usage: node dist-tools/scripts/conformance.js [--data DIR] [--only io,autodiff,fold] [--filter REGEX] [--max-elems N] [--verbose] [--no-write]`;
 

@@ -6,7 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { buildSyntheticVit, mulberry32, type SynthVitConfig } from '../src/vit/synth.js';
 import { saveModel } from '../src/onnx/model.js';
 import { encodePng } from '../src/data/png.js';
-import { writeFileAtomic } from '../src/report/atomic.js';
+import { writeFileAtomic } from '../src/fs/atomic.js';
 
 export interface ModelFixture {
   file: string;

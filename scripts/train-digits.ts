@@ -22,7 +22,7 @@ import { trainParams, initialValues } from '../src/train/trainingGraph.js';
 import { encodeModel, sha256Hex } from '../src/onnx/model.js';
 import { readIdx, idxImages, idxLabels } from '../src/data/idx.js';
 import { encodePng } from '../src/data/png.js';
-import { writeFileAtomic } from '../src/report/atomic.js';
+import { writeFileAtomic } from '../src/fs/atomic.js';
 import { toCsv, type CsvRow } from '../src/report/csv.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

@@ -25,7 +25,7 @@ import { buildSyntheticVit } from '../src/vit/synth.js';
 import { trainParams, initialValues } from '../src/train/trainingGraph.js';
 import { encodeModel, sha256Hex } from '../src/onnx/model.js';
 import { encodePng } from '../src/data/png.js';
-import { writeFileAtomic } from '../src/report/atomic.js';
+import { writeFileAtomic } from '../src/fs/atomic.js';
 import { toCsv } from '../src/report/csv.js';
 import { curveRows, CURVE_COLUMNS, FIRST_STEPS_RECORDED } from './train-digits.js';
 

@@ -18,7 +18,7 @@ import { buildGradientGraph } from '../onnx/autodiff/backward.js';
 import { probeFacts } from '../runtime/probe.js';
 import type { ExecutionProvider, Feed, ProviderChoice } from '../runtime/session.js';
 import { SessionPool, splitRows } from '../runtime/sessionPool.js';
-import { writeFileAtomic } from '../report/atomic.js';
+import { writeFileAtomic } from '../fs/atomic.js';
 import { TOOL_VERSION } from '../version.js';
 import { usageError, badInput } from '../errors.js';
 

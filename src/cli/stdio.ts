@@ -4,7 +4,7 @@
 // other stdout failure (`> /dev/full`: ENOSPC, EIO) is one plain line on stderr and exit 4,
 // never a stack trace.
 import { ExitCode } from '../errors.js';
-import { describeFsError } from '../report/atomic.js';
+import { describeFsError } from '../fs/atomic.js';
 
 type Stream = NodeJS.WriteStream;
 

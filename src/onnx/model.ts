@@ -13,7 +13,7 @@ import {
   type TensorProto,
 } from './proto.js';
 import { badInput, VitpathError, ExitCode } from '../errors.js';
-import { writeFileAtomic } from '../report/atomic.js';
+import { writeFileAtomic } from '../fs/atomic.js';
 
 /** A decoded model plus where it came from. All external data is loaded inline. */
 export interface LoadedModel {

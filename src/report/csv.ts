@@ -1,7 +1,7 @@
 // CSV reports: flat tables with a header row, one observation per row, RFC 4180 quoting and LF
 // line ends (RFC 4180 readers accept them; awk, cut and sort need them); written atomically.
 // parseCsv reads them back (tests, --resume checks).
-import { writeFileAtomic } from './atomic.js';
+import { writeFileAtomic } from '../fs/atomic.js';
 
 export type CsvValue = string | number | boolean | bigint | null | undefined;
 export type CsvRow = Record<string, CsvValue>;

@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { badInput } from '../errors.js';
-import { fileWriteError } from './atomic.js';
+import { fileWriteError } from '../fs/atomic.js';
 
 export interface JsonlContents<T> {
   records: T[];

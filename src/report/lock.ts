@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { VitpathError, ExitCode } from '../errors.js';
-import { fileWriteError } from './atomic.js';
+import { fileWriteError } from '../fs/atomic.js';
 
 export const LOCK_FILE = '.vitpath.lock';
 

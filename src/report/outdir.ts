@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { badInput, usageError, VitpathError, ExitCode } from '../errors.js';
-import { fileWriteError, writeFileAtomic } from './atomic.js';
+import { fileWriteError, writeFileAtomic } from '../fs/atomic.js';
 import { toCsv, type CsvRow } from './csv.js';
 import { JsonlLog } from './jsonl.js';
 

@@ -15,7 +15,7 @@ import type * as z from 'zod';
 import { makeEnvelope, Stopwatch, type Envelope, type EnvelopeInput, type OutputModelInfo } from '../report/envelope.js';
 import { prepareOutDir, type OutDir } from '../report/outdir.js';
 import { OutLock } from '../report/lock.js';
-import { fileWriteError } from '../report/atomic.js';
+import { fileWriteError } from '../fs/atomic.js';
 import type { JsonlLog } from '../report/jsonl.js';
 import { sha256Hex } from '../onnx/model.js';
 

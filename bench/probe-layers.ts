@@ -7,7 +7,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { probeLayers, layersChartSvg, type ProbeLayersReport } from '../src/services/probeLayers.js';
+import { probeLayers } from '../src/services/probeLayers.js';
+import { layersChartSvg } from '../src/services/probeFiles.js';
+import type { ProbeLayersReport } from '../src/services/probeSchema.js';
 import type { ProviderChoice } from '../src/runtime/session.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));

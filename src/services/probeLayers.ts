@@ -9,8 +9,10 @@
 // all-gates-on row as the ablation baseline; (4) with attribution, the gradient engine scales one
 // block's neuron row by alpha in 0, 1/m, ..., 1 and accumulates dP(true)/d alpha (integrated
 // gradients). After the loop, the probes are fitted on the collected rows.
+//
+// This module opens the sessions and runs them; the report's schema is in probeSchema.ts, the
+// per-layer arithmetic in probeMetrics.ts, layers.csv and the chart in probeFiles.ts.
 import * as path from 'node:path';
-import * as z from 'zod';
 import { loadModel, encodeModel, type LoadedModel } from '../onnx/model.js';
 import { prepareLoaded } from './prepareModel.js';
 import type { ModelProto } from '../onnx/proto.js';
@@ -18,98 +20,31 @@ import { exposeOutputs } from '../onnx/rewrite/expose.js';
 import { exposeNeuronRows } from '../onnx/rewrite/intervene.js';
 import { defaultToken, resolveToken, type ResolvedToken, type TokenChoice } from '../vit/tokens.js';
 import { extractTail, type TailInput } from '../onnx/rewrite/tail.js';
-import { gateBranches, gateColumn } from '../onnx/rewrite/ablate.js';
+import { gateBranches } from '../onnx/rewrite/ablate.js';
 import { assertFloatModel, prepareVitModel, precisionNote } from './vitModel.js';
 import type { HeadChoice, ViTLayout } from '../vit/types.js';
-import { createSession, type ModelSession, type RuntimeOptions, type Feed } from '../runtime/session.js';
+import { createSession, type ModelSession, type RuntimeOptions } from '../runtime/session.js';
 import { fixedBatchOf, runBatched } from '../runtime/batching.js';
 import { discoverImages, checkLabelRange, describeSource, type DataSource } from '../data/sources.js';
 import { iterateBatches, loadBatchSkipping } from '../data/dataset.js';
 import { inferPreprocess, describePreprocess, type PreprocessOverrides } from '../data/preprocess.js';
 import { NeuronGradientEngine } from '../analysis/gradientEngine.js';
-import { crossValidateProbe } from '../analysis/linearProbe.js';
-import { blockInfluence, klDivergenceFromLogits } from '../analysis/stats.js';
+import { klDivergenceFromLogits } from '../analysis/stats.js';
 import { scoreLogits } from '../analysis/classify.js';
-import { renderSvg, writeChart, type ChartSpec } from '../report/charts.js';
-import { runtimeInfo, type Envelope, type ModelInfo } from '../report/envelope.js';
-import { registerReportSchema } from '../report/schema.js';
-import type { CsvRow } from '../report/csv.js';
+import { writeChart } from '../report/charts.js';
+import { runtimeInfo, type ModelInfo } from '../report/envelope.js';
 import type { OutDir } from '../report/outdir.js';
 import { CommandRun, runCommand, type RunHooks } from './commandRun.js';
 import { badInput, usageError } from '../errors.js';
+import { COMMAND, probeLayersResultsSchema, type LayerResult, type ProbeLayersReport, type ProbeLayersResults } from './probeSchema.js';
+import { Accumulator, majorityChance, tokenRows } from './probeMetrics.js';
+import { CSV_COLUMNS, FILES, layersChartSpec, layersCsvRows } from './probeFiles.js';
 
-export const COMMAND = 'probe-layers';
-export const FILES = { report: 'report.json', csv: 'layers.csv', chart: 'layers.svg', chartSpec: 'layers.vl.json' } as const;
 
 /** Largest model size x blocks for which the attribution uses one gradient graph per block. */
 export const PER_LAYER_ENGINE_BUDGET = 1024 ** 3;
 
 export const DEFAULTS = { folds: 5, igSteps: 20, batch: 32, seed: 0, l2: 1e-3, deadThreshold: 1e-3 } as const;
-
-// ---------------------------------------------------------------------------------------------
-// Results schema
-
-const num = z.number();
-const probeSchema = z.object({
-  accuracy: num.describe('Mean held-out accuracy over the folds.'),
-  std: num.describe('Population std of the fold accuracies.'),
-  folds: z.array(num),
-  converged: z.boolean().describe('Whether L-BFGS met its tolerance in every fold.'),
-});
-const ablationSchema = z.object({
-  accuracy: num,
-  meanTrueProb: num,
-  accuracyDrop: num.describe('Baseline accuracy minus accuracy with the branch removed.'),
-  trueProbDrop: num.describe('Baseline mean true-class probability minus the ablated one.'),
-});
-export const layerResultSchema = z.object({
-  layer: z.int().nonnegative(),
-  logitLens: z.object({
-    accuracy: num,
-    meanTrueProb: num,
-    meanKl: num.describe('Mean KL(final output distribution || lens distribution), nats.'),
-  }),
-  probe: probeSchema.describe('Linear probe on the block output row (the token, or the patch mean).'),
-  neuronProbe: probeSchema.describe("Linear probe on the block's FFN neuron row."),
-  redundancy: z.object({
-    attention: num.describe('Mean over images and tokens of 1 - cos(block input, input + attention).'),
-    mlp: num.describe('Mean of 1 - cos(after attention, block output).'),
-    block: num.describe('Mean of 1 - cos(block input, block output): the Block Influence.'),
-  }),
-  ablation: z.object({ attention: ablationSchema, mlp: ablationSchema }),
-  neurons: z.object({
-    meanActivation: num.describe('Mean over images and neurons of the neuron row.'),
-    deadFraction: num.describe('Fraction of neurons with |activation| <= deadThreshold on every image.'),
-    igMass: num.nullable().describe('Mean over images of sum_j |IG_j| for the true-class probability; null without attribution.'),
-    igSum: num.nullable().describe('Mean over images of sum_j IG_j (completeness: about P(row) - P(row = 0)).'),
-    completenessGap: num.nullable().describe('Mean over images of |sum_j IG_j - (P(row) - P(row = 0))|.'),
-  }),
-});
-export const probeLayersResultsSchema = z.object({
-  images: z.object({
-    count: z.int().nonnegative(),
-    source: z.record(z.string(), z.unknown()),
-    preprocess: z.record(z.string(), z.unknown()),
-    skipped: z
-      .array(z.object({ id: z.string(), reason: z.string() }))
-      .optional()
-      .describe('With --skip-bad-images: the images that could not be read or decoded, and why (absent without the flag).'),
-  }),
-  token: z.union([z.literal('cls'), z.literal('mean'), z.int()]),
-  lensInput: z.enum(['tokens', 'row']).describe("'tokens': the tail reads the whole residual stream as the model's head does; 'row': the chosen row broadcast to every token."),
-  classes: z.int().positive(),
-  chance: z.object({ uniform: num, majority: num.describe('Accuracy of always predicting the most frequent label.') }),
-  model: z.object({ accuracy: num, meanTrueProb: num }),
-  ablationBaseline: z.object({ accuracy: num, meanTrueProb: num }).describe('The gated model with every branch on (the reference for the drops).'),
-  probeSettings: z.object({ folds: z.int(), l2: num, seed: z.int(), standardized: z.literal(true) }),
-  neuronSettings: z.object({ deadThreshold: num, igSteps: z.int().nullable(), objective: z.literal('prob') }),
-  layers: z.array(layerResultSchema),
-});
-export type LayerResult = z.infer<typeof layerResultSchema>;
-export type ProbeLayersResults = z.infer<typeof probeLayersResultsSchema>;
-export type ProbeLayersReport = Envelope<ProbeLayersResults>;
-
-registerReportSchema(COMMAND, probeLayersResultsSchema);
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -171,43 +106,6 @@ export interface ImageBatch {
   labels: Int32Array;
   /** Images of the input left out while this batch was read (--skip-bad-images); they count as done for progress. */
   skipped?: number;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Pure helpers
-
-/** Rows [b, D] of a residual stream [b, T, D]: one token row, or the mean of the given rows. */
-export function tokenRows(x: Float32Array, b: number, T: number, D: number, tok: ResolvedToken): Float32Array {
-  const out = new Float32Array(b * D);
-  for (let i = 0; i < b; i++) {
-    const o = i * D;
-    if (tok.kind === 'row') {
-      out.set(x.subarray((i * T + tok.row) * D, (i * T + tok.row + 1) * D), o);
-    } else {
-      const acc = new Float64Array(D);
-      for (const r of tok.rows) {
-        const base = (i * T + r) * D;
-        for (let j = 0; j < D; j++) acc[j] += x[base + j]!;
-      }
-      for (let j = 0; j < D; j++) out[o + j] = acc[j]! / tok.rows.length;
-    }
-  }
-  return out;
-}
-
-/** Accuracy of always predicting the most frequent label. */
-export function majorityChance(labels: ArrayLike<number>, classes: number): number {
-  const c = new Float64Array(classes);
-  for (let i = 0; i < labels.length; i++) c[labels[i]!]!++;
-  let m = 0;
-  for (const v of c) if (v > m) m = v;
-  return labels.length ? m / labels.length : NaN;
-}
-
-/** Cross-validated probe summary as reported. */
-export function probeFeatures(X: Float32Array, y: Int32Array, n: number, d: number, classes: number, o: { folds: number; seed: number; l2: number }): z.infer<typeof probeSchema> {
-  const cv = crossValidateProbe(X, y, n, d, classes, { folds: o.folds, seed: o.seed, l2: o.l2 });
-  return { accuracy: cv.mean, std: cv.std, folds: cv.foldAccuracies, converged: cv.converged.every(Boolean) };
 }
 
 function parseToken(layout: ViTLayout, token: TokenChoice | undefined): { token: TokenChoice; tok: ResolvedToken; lensInput: TailInput } {
@@ -278,43 +176,6 @@ async function openSessions(loaded: LoadedModel, layout: ViTLayout, token: Token
   };
 }
 
-class Accumulator {
-  readonly L: number;
-  readonly K: number;
-  readonly D: number;
-  readonly F: number;
-  n = 0;
-  modelCorrect = 0;
-  modelProb = 0;
-  readonly lens: { correct: number; prob: number; kl: number }[];
-  readonly red: { attn: number; mlp: number; block: number; rows: number }[];
-  /** Config 0 = all branches on; config 1 + c = gate column c off. */
-  readonly abl: { correct: number; prob: number }[];
-  readonly neuronSum: Float64Array;
-  readonly neuronMaxAbs: Float64Array[];
-  readonly ig: { abs: number; sum: number; gap: number }[];
-  readonly features: Float32Array[];
-  readonly neurons: Float32Array[];
-  readonly labels: Int32Array;
-
-  constructor(layout: ViTLayout, count: number) {
-    this.L = layout.blocks.length;
-    this.K = layout.facts.numClasses;
-    this.D = layout.facts.width;
-    this.F = layout.facts.ffnWidth;
-    const L = this.L;
-    this.lens = Array.from({ length: L }, () => ({ correct: 0, prob: 0, kl: 0 }));
-    this.red = Array.from({ length: L }, () => ({ attn: 0, mlp: 0, block: 0, rows: 0 }));
-    this.abl = Array.from({ length: 2 * L + 1 }, () => ({ correct: 0, prob: 0 }));
-    this.neuronSum = new Float64Array(L);
-    this.neuronMaxAbs = Array.from({ length: L }, () => new Float64Array(this.F));
-    this.ig = Array.from({ length: L }, () => ({ abs: 0, sum: 0, gap: 0 }));
-    this.features = Array.from({ length: L }, () => new Float32Array(count * this.D));
-    this.neurons = Array.from({ length: L }, () => new Float32Array(count * this.F));
-    this.labels = new Int32Array(count);
-  }
-}
-
 function copyRows(src: Float32Array, per: number, start: number, count: number): Float32Array {
   return src.slice(start * per, (start + count) * per);
 }
@@ -338,7 +199,7 @@ async function processBatch(
 
 /** Steps (1)-(3): exposed forward pass, logit lens, ablations. */
 async function forwardMetrics(s: Sessions, layout: ViTLayout, acc: Accumulator, batch: ImageBatch, tok: ResolvedToken, lensInput: TailInput, o: { batch: number }): Promise<void> {
-  const { L, K, D, F } = acc;
+  const { L, K, D } = acc;
   const T = layout.facts.tokens;
   const b = batch.dims[0]!;
   const per = batch.data.length / b;
@@ -365,27 +226,11 @@ async function forwardMetrics(s: Sessions, layout: ViTLayout, acc: Accumulator, 
     const xin = out[nm.residual[l]!]!.data as Float32Array;
     const xmid = out[nm.attnResidual[l]!]!.data as Float32Array;
     const xout = out[nm.output[l]!]!.data as Float32Array;
-    const r = acc.red[l]!;
-    r.attn += blockInfluence(xin, xmid, b, T, D) * b * T;
-    r.mlp += blockInfluence(xmid, xout, b, T, D) * b * T;
-    r.block += blockInfluence(xin, xout, b, T, D) * b * T;
-    r.rows += b * T;
+    acc.addRedundancy(l, xin, xmid, xout, b, T);
     const row = tokenRows(xout, b, T, D, tok);
     acc.features[l]!.set(row, n0 * D);
     lensFeeds.push(lensInput === 'tokens' ? xout : row);
-    const a = out[nm.neuron[l]!]!.data as Float32Array;
-    acc.neurons[l]!.set(a, n0 * F);
-    const mx = acc.neuronMaxAbs[l]!;
-    let sum = 0;
-    for (let i = 0; i < b; i++) {
-      for (let j = 0; j < F; j++) {
-        const v = a[i * F + j]!;
-        sum += v;
-        const av = Math.abs(v);
-        if (av > mx[j]!) mx[j] = av;
-      }
-    }
-    acc.neuronSum[l] += sum;
+    acc.addNeuronRows(l, out[nm.neuron[l]!]!.data as Float32Array, b, n0);
   }
 
   // (2) Logit lens: the model's own tail on every block's output, all layers in one batched run.
@@ -472,19 +317,7 @@ async function integratedGradients(engines: NeuronGradientEngine[], acc: Accumul
         if (k === m) p1 = res.F;
       }
     }
-    const e = acc.ig[l]!;
-    for (let i = 0; i < b; i++) {
-      let absSum = 0;
-      let sum = 0;
-      for (let j = 0; j < F; j++) {
-        const v = ig[i * F + j]!;
-        absSum += Math.abs(v);
-        sum += v;
-      }
-      e.abs += absSum;
-      e.sum += sum;
-      e.gap += Math.abs(sum - (p1![i]! - p0![i]!));
-    }
+    acc.addIntegratedGradients(l, ig, p0!, p1!, b);
   }
 }
 
@@ -530,39 +363,13 @@ export async function analyseLayers(loaded: LoadedModel, layout: ViTLayout, batc
 
   const n = acc.n;
   const labelsOf = acc.labels.subarray(0, n);
-  const { L, K, D, F } = acc;
+  const { L, K } = acc;
   const layers: LayerResult[] = [];
-  const base = { accuracy: acc.abl[0]!.correct / n, meanTrueProb: acc.abl[0]!.prob / n };
+  const base = acc.ablationBaseline();
   await timed('probes', async () => {
     opts.onProgress?.({ phase: 'probes', done: 0, total: L });
     for (let l = 0; l < L; l++) {
-      const probe = probeFeatures(acc.features[l]!.subarray(0, n * D), labelsOf, n, D, K, { folds, seed, l2 });
-      const neuronProbe = probeFeatures(acc.neurons[l]!.subarray(0, n * F), labelsOf, n, F, K, { folds, seed, l2 });
-      const abl = (col: number) => {
-        const a = acc.abl[col + 1]!;
-        const accuracy = a.correct / n;
-        const meanTrueProb = a.prob / n;
-        return { accuracy, meanTrueProb, accuracyDrop: base.accuracy - accuracy, trueProbDrop: base.meanTrueProb - meanTrueProb };
-      };
-      const red = acc.red[l]!;
-      let dead = 0;
-      for (const v of acc.neuronMaxAbs[l]!) if (v <= deadThreshold) dead++;
-      const ig = acc.ig[l]!;
-      layers.push({
-        layer: l,
-        logitLens: { accuracy: acc.lens[l]!.correct / n, meanTrueProb: acc.lens[l]!.prob / n, meanKl: acc.lens[l]!.kl / n },
-        probe,
-        neuronProbe,
-        redundancy: { attention: red.attn / red.rows, mlp: red.mlp / red.rows, block: red.block / red.rows },
-        ablation: { attention: abl(gateColumn(l, 'attn')), mlp: abl(gateColumn(l, 'mlp')) },
-        neurons: {
-          meanActivation: acc.neuronSum[l]! / (n * F),
-          deadFraction: dead / F,
-          igMass: s.engines.length ? ig.abs / n : null,
-          igSum: s.engines.length ? ig.sum / n : null,
-          completenessGap: s.engines.length ? ig.gap / n : null,
-        },
-      });
+      layers.push(acc.layerResult(l, { folds, seed, l2, deadThreshold }, s.engines.length > 0));
       opts.onProgress?.({ phase: 'probes', done: l + 1, total: L });
     }
   });
@@ -581,76 +388,6 @@ export async function analyseLayers(loaded: LoadedModel, layout: ViTLayout, batc
   };
   const stats = [s.main, s.tail, s.gated].reduce((a, x) => ({ runs: a.runs + x.stats.runs, runMs: a.runMs + x.stats.runMs }), { runs: 0, runMs: 0 });
   return { results, provider: s.main.provider, inference: stats, phases };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Files: CSV rows and the chart
-
-export const CSV_COLUMNS = [
-  'layer',
-  'family',
-  'accuracy',
-  'accuracy_std',
-  'true_prob',
-  'kl',
-  'accuracy_drop',
-  'true_prob_drop',
-  'block_influence',
-  'mean_activation',
-  'dead_fraction',
-  'ig_mass',
-  'ig_sum',
-] as const;
-
-/** layers.csv: one row per layer and metric family; cells a family does not have stay empty. */
-export function layersCsvRows(r: ProbeLayersResults): CsvRow[] {
-  const rows: CsvRow[] = [];
-  for (const x of r.layers) {
-    const layer = x.layer;
-    rows.push({ layer, family: 'logit_lens', accuracy: x.logitLens.accuracy, true_prob: x.logitLens.meanTrueProb, kl: x.logitLens.meanKl });
-    rows.push({ layer, family: 'probe_residual', accuracy: x.probe.accuracy, accuracy_std: x.probe.std });
-    rows.push({ layer, family: 'probe_neurons', accuracy: x.neuronProbe.accuracy, accuracy_std: x.neuronProbe.std });
-    rows.push({ layer, family: 'redundancy_attention', block_influence: x.redundancy.attention });
-    rows.push({ layer, family: 'redundancy_mlp', block_influence: x.redundancy.mlp });
-    rows.push({ layer, family: 'redundancy_block', block_influence: x.redundancy.block });
-    for (const [fam, a] of [['ablation_attention', x.ablation.attention], ['ablation_mlp', x.ablation.mlp]] as const) {
-      rows.push({ layer, family: fam, accuracy: a.accuracy, true_prob: a.meanTrueProb, accuracy_drop: a.accuracyDrop, true_prob_drop: a.trueProbDrop });
-    }
-    rows.push({ layer, family: 'neurons', mean_activation: x.neurons.meanActivation, dead_fraction: x.neurons.deadFraction, ig_mass: x.neurons.igMass, ig_sum: x.neurons.igSum });
-  }
-  return rows;
-}
-
-/** The per-layer curves as a vega-lite line chart (one line per metric, blocks on x). */
-export function layersChartSpec(r: ProbeLayersResults, title = 'probe-layers'): ChartSpec {
-  const series: [string, (x: ProbeLayersResults['layers'][number]) => number | null][] = [
-    ['logit-lens accuracy', (x) => x.logitLens.accuracy],
-    ['probe accuracy (residual)', (x) => x.probe.accuracy],
-    ['probe accuracy (neurons)', (x) => x.neuronProbe.accuracy],
-    ['redundancy (1 - cos, block)', (x) => x.redundancy.block],
-    ['attention ablation drop', (x) => x.ablation.attention.accuracyDrop],
-    ['MLP ablation drop', (x) => x.ablation.mlp.accuracyDrop],
-  ];
-  const values = r.layers.flatMap((x) => series.map(([name, f]) => ({ block: x.layer, series: name, value: f(x) }))).filter((v) => v.value !== null && Number.isFinite(v.value));
-  return {
-    title,
-    width: 520,
-    height: 300,
-    data: { values },
-    mark: { type: 'line', point: { size: 45, filled: true }, strokeWidth: 2 },
-    encoding: {
-      x: { field: 'block', type: 'ordinal', title: 'block', axis: { labelAngle: 0 } },
-      y: { field: 'value', type: 'quantitative', title: 'accuracy / Block Influence / drop' },
-      color: { field: 'series', type: 'nominal', title: null, sort: series.map(([n]) => n) },
-      shape: { field: 'series', type: 'nominal', title: null, sort: series.map(([n]) => n) },
-      tooltip: [{ field: 'series' }, { field: 'block' }, { field: 'value', format: '.4f' }],
-    },
-  } as ChartSpec;
-}
-
-/** The per-layer curves as a standalone SVG. */
-export function layersChartSvg(r: ProbeLayersResults, title = 'probe-layers'): Promise<string> {
-  return renderSvg(layersChartSpec(r, title));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { renderSvg, writeChart, withDefaults, VL_SCHEMA } from '../../src/report/charts.js';
 import { classFrequencyRows, classHeatmapSpec, pathDiagramSpec, ratiosSpec, similaritySpec } from '../../src/services/traceCharts.js';
-import { layersChartSpec } from '../../src/services/probeLayers.js';
+import { layersChartSpec } from '../../src/services/probeFiles.js';
 import { prepareOutDir } from '../../src/report/outdir.js';
 import { checkXml, countMarks } from '../helpers/xml.js';
 import { mulberry32 } from '../../src/random.js';

@@ -5,7 +5,9 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { scoreLogits } from '../../src/analysis/classify.js';
-import { analyseLayers, labelledSource, layersCsvRows, layersChartSvg, majorityChance, probeFeatures, tokenRows, type ImageBatch } from '../../src/services/probeLayers.js';
+import { analyseLayers, labelledSource, type ImageBatch } from '../../src/services/probeLayers.js';
+import { majorityChance, probeFeatures, tokenRows } from '../../src/services/probeMetrics.js';
+import { layersCsvRows, layersChartSvg } from '../../src/services/probeFiles.js';
 import { encodeModel, type LoadedModel } from '../../src/onnx/model.js';
 import type { ModelProto } from '../../src/onnx/proto.js';
 import { buildSyntheticVit, synthWeightSpecs, type SynthVitConfig } from '../../src/vit/synth.js';

@@ -7,7 +7,8 @@ import { addCommonOptions, addSchemaOption, commonOptionsOf, intArg, runtimeOpti
 import { addDataOptions, addSkipBadImagesOption, preprocessOverridesOf, type DataFlags } from '../dataOptions.js';
 import { runReportCommand } from '../runReport.js';
 import type { HeadChoice } from '../../vit/types.js';
-import { COMMAND, DEFAULTS, runProbeLayers, type ProbeLayersReport } from '../../services/probeLayers.js';
+import { DEFAULTS, runProbeLayers } from '../../services/probeLayers.js';
+import { COMMAND, type ProbeLayersReport } from '../../services/probeSchema.js';
 import { reportJsonSchemaText } from '../../report/schema.js';
 import type { TokenChoice } from '../../vit/tokens.js';
 import { usageError } from '../../errors.js';

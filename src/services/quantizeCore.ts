@@ -4,7 +4,7 @@
 import type { ModelProto } from '../onnx/proto.js';
 import type { ViTLayout } from '../vit/types.js';
 import { linearTargets, selectTargets, type QuantTarget } from '../quantize/targets.js';
-import { activationParams, type ActivationQuant } from '../quantize/scheme.js';
+import { activationParams, type ActivationQuant } from '../onnx/quantScheme.js';
 import type { CalibratedRange, CalibrationMethod } from '../quantize/calibrate.js';
 import { quantizeLinearsQdq, type LinearQuantResult } from '../onnx/rewrite/quantize.js';
 import { calibrateActivations, type CalibrationBatch } from './calibrate.js';

@@ -1,7 +1,7 @@
 // The int8 schemes: per-channel symmetric weights within half a step of the float weights, uint8
 // activation parameters that represent 0 exactly and cover the range, int32 biases at s_x·s_w.
 import { describe, expect, it } from 'vitest';
-import { activationParams, fakeQuantU8, quantizeBias, quantizeWeightPerChannel, roundHalfEven } from '../../src/quantize/scheme.js';
+import { activationParams, fakeQuantU8, quantizeBias, quantizeWeightPerChannel, roundHalfEven } from '../../src/onnx/quantScheme.js';
 import { mulberry32 } from '../../src/random.js';
 
 describe('roundHalfEven', () => {

@@ -12,7 +12,7 @@ import { DataType } from '../proto.js';
 import { GraphEditor } from '../edit.js';
 import { makeNode } from '../builder.js';
 import type { LinearRef } from '../../vit/types.js';
-import { quantizeBias, quantizeWeightPerChannel, type ActivationQuant } from '../../quantize/scheme.js';
+import { quantizeBias, quantizeWeightPerChannel, type ActivationQuant } from '../quantScheme.js';
 import { unsupported } from '../../errors.js';
 
 /** Per-channel DequantizeLinear (the axis attribute) needs opset 13. */

@@ -10,7 +10,7 @@ import { GraphEditor } from '../edit.js';
 import { makeNode } from '../builder.js';
 import { attrFloat } from '../attributes.js';
 import type { LinearRef } from '../../vit/types.js';
-import { quantizeWeightPerChannel } from '../../quantize/scheme.js';
+import { quantizeWeightPerChannel } from '../quantScheme.js';
 import { linearNodes, MIN_QDQ_OPSET, type LinearQuantResult } from './quantize.js';
 import { unsupported } from '../../errors.js';
 

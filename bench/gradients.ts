@@ -16,7 +16,7 @@ import { appendObjective } from '../src/onnx/autodiff/objective.js';
 import { buildGradientGraph } from '../src/onnx/autodiff/backward.js';
 import { probeFacts } from '../src/runtime/probe.js';
 import { createSession } from '../src/runtime/session.js';
-import { NeuronGradientEngine, clearGraphCache } from '../src/analysis/gradientEngine.js';
+import { NeuronGradientEngine, clearGraphCache } from '../src/engine/gradientEngine.js';
 import type { ViTLayout } from '../src/vit/types.js';
 
 export interface GradientBenchResult {

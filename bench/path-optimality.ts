@@ -12,7 +12,7 @@ import { locateVit } from '../src/vit/locate.js';
 import { discoverImages } from '../src/data/sources.js';
 import { inferPreprocess } from '../src/data/preprocess.js';
 import { loadBatch } from '../src/data/dataset.js';
-import { OrtNeuronOracle } from '../src/services/neuronOracle.js';
+import { OrtNeuronOracle } from '../src/engine/neuronOracle.js';
 import { buildContexts } from '../src/services/traceCore.js';
 import { igLayerPaths } from '../src/analysis/baselines.js';
 import { defaultToken } from '../src/vit/tokens.js';

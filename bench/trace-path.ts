@@ -20,14 +20,14 @@ import { locateVit } from '../src/vit/locate.js';
 import { synthVitModel, vitSmall16Config } from '../src/vit/synth.js';
 import { tracePath } from '../src/services/tracePath.js';
 import { traceChunk, type PhaseTimes } from '../src/services/traceCore.js';
-import { OrtNeuronOracle, parallelPlan } from '../src/services/neuronOracle.js';
+import { OrtNeuronOracle, parallelPlan } from '../src/engine/neuronOracle.js';
 import { BASELINES, type BaselineName } from '../src/analysis/baselines.js';
 import { discoverImages } from '../src/data/sources.js';
 import { inferPreprocess } from '../src/data/preprocess.js';
 import { loadBatch } from '../src/data/dataset.js';
 import { SessionPool, splitRows } from '../src/runtime/sessionPool.js';
 import { encodeModel } from '../src/onnx/model.js';
-import { clearGraphCache } from '../src/analysis/gradientEngine.js';
+import { clearGraphCache } from '../src/engine/gradientEngine.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, here.includes('dist-tools') ? '../..' : '..');

@@ -28,7 +28,7 @@ import { fixedBatchOf, runBatched } from '../runtime/batching.js';
 import { discoverImages, checkLabelRange, describeSource, type DataSource } from '../data/sources.js';
 import { iterateBatches, loadBatchSkipping } from '../data/dataset.js';
 import { inferPreprocess, describePreprocess, type PreprocessOverrides } from '../data/preprocess.js';
-import { NeuronGradientEngine } from '../analysis/gradientEngine.js';
+import { NeuronGradientEngine } from '../engine/gradientEngine.js';
 import { klDivergenceFromLogits } from '../analysis/stats.js';
 import { scoreLogits } from '../analysis/classify.js';
 import { writeChart } from '../report/charts.js';

@@ -16,7 +16,7 @@ import { locateVit } from '../vit/locate.js';
 import type { HeadChoice, LinearRef, ViTLayout } from '../vit/types.js';
 import { prepareLoaded } from './prepareModel.js';
 import { prepareVitModel, precisionNote } from './vitModel.js';
-import { OrtNeuronOracle } from './neuronOracle.js';
+import { OrtNeuronOracle } from '../engine/neuronOracle.js';
 import { buildContexts } from './traceCore.js';
 import { evaluateModels, metricRows, METRIC_COLUMNS } from './eval.js';
 import { COMMAND, pruneResultsSchema, type PruneResults } from './pruneSchema.js';

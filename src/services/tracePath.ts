@@ -40,7 +40,7 @@ import {
   type TraceSettings,
 } from './traceCore.js';
 import { traceResultsSchema, type TraceResults } from './traceSchema.js';
-import { OrtNeuronOracle } from './neuronOracle.js';
+import { OrtNeuronOracle } from '../engine/neuronOracle.js';
 import { chartFiles, writeChart } from '../report/charts.js';
 import { classFrequencyRows, classHeatmapSpec, pathDiagramSpec, ratiosSpec, similaritySpec } from './traceCharts.js';
 import * as path from 'node:path';

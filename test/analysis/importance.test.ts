@@ -10,7 +10,7 @@ import { createImportance, layerIntegratedGradients, magnitudeScores, pathFreque
 import { quadrature } from '../../src/analysis/quadrature.js';
 import { loadModel } from '../../src/onnx/model.js';
 import { locateVit } from '../../src/vit/locate.js';
-import { OrtNeuronOracle } from '../../src/services/neuronOracle.js';
+import { OrtNeuronOracle } from '../../src/engine/neuronOracle.js';
 import { buildContexts } from '../../src/services/traceCore.js';
 import { mulberry32 } from '../../src/random.js';
 

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadModel } from '../../src/onnx/model.js';
 import { locateVit } from '../../src/vit/locate.js';
-import { CleanNeuronEngine, NeuronGradientEngine, clearGraphCache, targetProbabilities } from '../../src/analysis/gradientEngine.js';
+import { CleanNeuronEngine, NeuronGradientEngine, clearGraphCache, targetProbabilities } from '../../src/engine/gradientEngine.js';
 import { ExitCode, VitpathError } from '../../src/errors.js';
 import { FIXTURE_DIR } from '../rewrite/layouts.js';
 import { randomImages } from '../rewrite/data.js';

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadModel } from '../../src/onnx/model.js';
 import { locateVit } from '../../src/vit/locate.js';
-import { NeuronGradientEngine } from '../../src/analysis/gradientEngine.js';
+import { NeuronGradientEngine } from '../../src/engine/gradientEngine.js';
 import type { InterventionMode } from '../../src/onnx/rewrite/intervene.js';
 import type { TokenChoice } from '../../src/vit/tokens.js';
 import { FIXTURE_DIR, fixtureManifest } from '../rewrite/layouts.js';

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, type LoadedModel } from '../../src/onnx/model.js';
 import { locateVit } from '../../src/vit/locate.js';
-import { NeuronGradientEngine, type CleanResult } from '../../src/analysis/gradientEngine.js';
+import { NeuronGradientEngine, type CleanResult } from '../../src/engine/gradientEngine.js';
 import type { ViTLayout } from '../../src/vit/types.js';
 import { VIT_MNIST } from '../rewrite/layouts.js';
 import { MNIST_IMAGES, mnistImages } from '../rewrite/data.js';

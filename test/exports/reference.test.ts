@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openVitModel } from '../../src/services/vitModel.js';
-import { OrtNeuronOracle } from '../../src/services/neuronOracle.js';
+import { OrtNeuronOracle } from '../../src/engine/neuronOracle.js';
 import { searchPaths, scorePaths, type ImageContext } from '../../src/analysis/pathSearch.js';
 import { softmax } from '../../src/analysis/stats.js';
 import { EXPORTS, maxAbsDiff, readManifest, readReference, referenceInput, relErr, type RefSetting } from './fixtures.js';

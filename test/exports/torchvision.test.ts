@@ -13,7 +13,7 @@ import type { ModelProto } from '../../src/onnx/proto.js';
 import { prepareLoaded, type PreparedModel } from '../../src/services/prepareModel.js';
 import { fixBatch } from '../../src/onnx/rewrite/batch.js';
 import { locateVit } from '../../src/vit/locate.js';
-import { NeuronGradientEngine, clearGraphCache } from '../../src/analysis/gradientEngine.js';
+import { NeuronGradientEngine, clearGraphCache } from '../../src/engine/gradientEngine.js';
 import { ForwardF, probeNeurons, worstError } from '../autodiff/e2e-helpers.js';
 import { runOnce } from '../rewrite/data.js';
 import { lcgBytes } from '../data/lcg.js';

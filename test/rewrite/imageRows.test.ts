@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadModel } from '../../src/onnx/model.js';
 import { locateVit } from '../../src/vit/locate.js';
-import { NeuronGradientEngine, distinctRows } from '../../src/analysis/gradientEngine.js';
+import { NeuronGradientEngine, distinctRows } from '../../src/engine/gradientEngine.js';
 import { shareImageRows } from '../../src/onnx/rewrite/imageRows.js';
 import { DataType } from '../../src/onnx/proto.js';
 import { GraphBuilder, makeGraph, makeModel, tensorValueInfo } from '../../src/onnx/builder.js';

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadModel } from '../../src/onnx/model.js';
 import { locateVit } from '../../src/vit/locate.js';
-import { NeuronGradientEngine, type GradientEngineOptions } from '../../src/analysis/gradientEngine.js';
+import { NeuronGradientEngine, type GradientEngineOptions } from '../../src/engine/gradientEngine.js';
 import { sliceLastBlockRow } from '../../src/onnx/rewrite/lastRow.js';
 import type { InterventionMode } from '../../src/onnx/rewrite/intervene.js';
 import { defaultToken } from '../../src/vit/tokens.js';

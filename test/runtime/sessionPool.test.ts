@@ -5,8 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { splitRows } from '../../src/runtime/sessionPool.js';
 import { loadModel } from '../../src/onnx/model.js';
 import { locateVit } from '../../src/vit/locate.js';
-import { NeuronGradientEngine } from '../../src/analysis/gradientEngine.js';
-import { parallelPlan } from '../../src/services/neuronOracle.js';
+import { NeuronGradientEngine } from '../../src/engine/gradientEngine.js';
+import { parallelPlan } from '../../src/engine/neuronOracle.js';
 import { FIXTURE_DIR } from '../rewrite/layouts.js';
 import { randomImages } from '../rewrite/data.js';
 

@@ -4,8 +4,8 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadModel } from '../../src/onnx/model.js';
 import { locateVit } from '../../src/vit/locate.js';
-import { OrtNeuronOracle } from '../../src/services/neuronOracle.js';
-import { clearGraphCache } from '../../src/analysis/gradientEngine.js';
+import { OrtNeuronOracle } from '../../src/engine/neuronOracle.js';
+import { clearGraphCache } from '../../src/engine/gradientEngine.js';
 import { ExitCode, VitpathError } from '../../src/errors.js';
 
 const FIXTURE = path.resolve(__dirname, '../../fixtures/models/erf-ln-matmul.onnx');

@@ -14,7 +14,7 @@ import { encodePng } from '../../src/data/png.js';
 import { tracePath, type TracePathOptions } from '../../src/services/tracePath.js';
 import type { ImageResult } from '../../src/services/traceCore.js';
 import { buildContexts } from '../../src/services/traceCore.js';
-import { OrtNeuronOracle } from '../../src/services/neuronOracle.js';
+import { OrtNeuronOracle } from '../../src/engine/neuronOracle.js';
 import { locateVit } from '../../src/vit/locate.js';
 import { searchPaths } from '../../src/analysis/pathSearch.js';
 import { beamSearch } from '../../src/analysis/beamSearch.js';

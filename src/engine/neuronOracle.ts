@@ -5,7 +5,7 @@ import type { LoadedModel } from '../onnx/model.js';
 import type { ViTLayout } from '../vit/types.js';
 import type { TokenChoice } from '../vit/tokens.js';
 import type { CleanPass, EditQuery, EditResult, NeuronOracle } from '../analysis/oracle.js';
-import { NeuronGradientEngine, type ForwardResult } from '../analysis/gradientEngine.js';
+import { NeuronGradientEngine, type ForwardResult } from './gradientEngine.js';
 import type { ExecutionProvider, ProviderChoice } from '../runtime/session.js';
 
 /**

@@ -8,6 +8,7 @@ import { registerRule } from '../registry.js';
 import { normAxis } from '../util.js';
 import type { GradContext } from '../types.js';
 import { mapAxis, oneHotConst } from './gather.js';
+import { sliceRange } from '../../shapes/kernels.js';
 
 /** Bounds at or beyond this mean "to the end" for an axis whose size is not fixed. */
 const OPEN_END = 2 ** 31 - 1;
@@ -52,21 +53,8 @@ function sliceSpec(ctx: GradContext): SliceSpec {
   };
 }
 
-/** The indices a slice selects along an axis of size d (ONNX/numpy clamping rules). */
-export function sliceIndices(start: number, end: number, step: number, d: number): number[] {
-  let s = start < 0 ? start + d : start;
-  let e = end < 0 ? end + d : end;
-  if (step > 0) {
-    s = Math.min(Math.max(s, 0), d);
-    e = Math.min(Math.max(e, 0), d);
-  } else {
-    s = Math.min(Math.max(s, 0), d - 1);
-    e = Math.min(Math.max(e, -1), d - 1);
-  }
-  const out: number[] = [];
-  for (let i = s; step > 0 ? i < e : i > e; i += step) out.push(i);
-  return out;
-}
+/** The indices a slice selects along an axis of size d (ONNX/numpy clamping rules): the shape evaluator's own. */
+export { sliceRange as sliceIndices };
 
 registerRule('Slice', (ctx) => {
   const { node, b } = ctx;
@@ -94,7 +82,7 @@ registerRule('Slice', (ctx) => {
         `Slice node "${node.name || node.output[0]}" slices axis ${axis} [${start}:${end}:${step}], whose size depends on the batch size; vitpath can differentiate only [k:] slices of such an axis.`,
       );
     }
-    const idx = sliceIndices(start, end, step, d);
+    const idx = sliceRange(start, end, step, d);
     if (step === 1 && idx.length > 0) {
       pads[axis] = idx[0]!;
       pads[rank + axis] = d - 1 - idx[idx.length - 1]!;

@@ -13,7 +13,7 @@
 //                  one gradient sample, or 'ig' r_j·Σ_k c_k dF/dr_j(α_k) with row l scaled by α.
 import type { NeuronOracle } from './oracle.js';
 import { topK, type JasForm } from './jas.js';
-import { asQuadrature, repeatInputs, targetsFor, type ImageContext, type LayerChoice, type StepsOrRule } from './pathSearch.js';
+import { asQuadrature, fillSampleRow, repeatInputs, targetsFor, type ImageContext, type LayerChoice, type StepsOrRule } from './pathSearch.js';
 
 export type SearchScore = JasForm | 'effect';
 export type Prefilter = 'taylor' | 'ig';
@@ -118,13 +118,7 @@ async function jasLayer(oracle: NeuronOracle, images: ImageContext[], beams: Ent
       const a = images[i]!.acts[lj]!;
       for (let k = 0; k < m; k++) {
         const row = of.subarray((e * m + k) * F, (e * m + k + 1) * F);
-        if (lj < li) {
-          row.set(a);
-          const p = beams[i]![b]!.path[lj]!;
-          row[p] = al[k]! * a[p]!;
-        } else {
-          for (let j = 0; j < F; j++) row[j] = al[k]! * a[j]!;
-        }
+        fillSampleRow(row, a, lj < li ? beams[i]![b]!.path[lj]! : undefined, al[k]!);
       }
     });
     scale[lj] = sc;

@@ -55,6 +55,19 @@ export interface ImageContext {
 }
 
 /** Each image's input repeated `perImage` times, [n * perImage, inputSize]. */
+/**
+ * One sample's offset row at a searched layer: below the layer being chosen, the clean row with only
+ * the path's neuron there scaled by alpha; at and above it, the whole row scaled by alpha.
+ */
+export function fillSampleRow(row: Float32Array, a: ArrayLike<number>, pathNeuron: number | undefined, alpha: number): void {
+  if (pathNeuron !== undefined) {
+    row.set(a);
+    row[pathNeuron] = alpha * a[pathNeuron]!;
+  } else {
+    for (let j = 0; j < row.length; j++) row[j] = alpha * a[j]!;
+  }
+}
+
 export function repeatInputs(images: ImageContext[], perImage: number, inputSize: number): Float32Array {
   const out = new Float32Array(images.length * perImage * inputSize);
   images.forEach((im, i) => {
@@ -99,13 +112,7 @@ export async function searchPaths(oracle: NeuronOracle, images: ImageContext[], 
         const a = images[i]!.acts[lj]!;
         for (let k = 0; k < m; k++) {
           const row = of.subarray((i * m + k) * F, (i * m + k + 1) * F);
-          if (lj < li) {
-            row.set(a);
-            const p = choices[i]![lj]!.neuron;
-            row[p] = al[k]! * a[p]!;
-          } else {
-            for (let j = 0; j < F; j++) row[j] = al[k]! * a[j]!;
-          }
+          fillSampleRow(row, a, lj < li ? choices[i]![lj]!.neuron : undefined, al[k]!);
         }
       }
       scale[lj] = sc;

@@ -57,9 +57,10 @@ export function classHeatmapSpec(images: readonly Img[], layers: readonly number
 }
 
 /** Class × class cosine similarity heatmap, with the value written in each cell when there are few classes. */
-export function similaritySpec(similarity: readonly (readonly number[])[], title: string): ChartSpec {
+export function similaritySpec(similarity: readonly (readonly number[])[], title: string, classes?: readonly number[]): ChartSpec {
   const C = similarity.length;
-  const values = similarity.flatMap((row, a) => row.map((v, b) => ({ a, b, cosine: v })));
+  const id = (i: number) => (classes ? classes[i]! : i);
+  const values = similarity.flatMap((row, a) => row.map((v, b) => ({ a: id(a), b: id(b), cosine: v })));
   const cell = Math.max(8, Math.min(40, Math.floor(480 / Math.max(1, C))));
   const layers: unknown[] = [
     {

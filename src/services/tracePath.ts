@@ -16,6 +16,7 @@ import { badInput, usageError } from '../errors.js';
 import { BASELINES, type BaselineName } from '../analysis/baselines.js';
 import type { JasForm } from '../analysis/jas.js';
 import { labelledAccuracy } from '../analysis/classify.js';
+import type { ClassAggregate } from '../analysis/classAggregate.js';
 import type { Prefilter, SearchScore } from '../analysis/beamSearch.js';
 import { minSteps, RULES, type QuadratureRule } from '../analysis/quadrature.js';
 import { chooseRule } from '../analysis/autoSteps.js';
@@ -332,7 +333,10 @@ async function traceRun(run: CommandRun, o: TracePathOptions): Promise<TracePath
   const methods: MethodName[] = ['path', ...o.baselines];
   const summary = summarizeMethods(results, methods);
   const cls = classSummary(results, facts.numClasses, layers.length, facts.ffnWidth);
-  const C = facts.numClasses;
+  const presentClasses = cls.images.filter((k) => k > 0).length;
+  if (presentClasses > MAX_SIMILARITY_CHART_CLASSES) {
+    run.notice(`trace-path: ${presentClasses} classes have images; similarity.svg is drawn for at most ${MAX_SIMILARITY_CHART_CLASSES} (similarity.csv and report.json have every pair).`);
+  }
   const traceResults: TraceResults = {
     data: describeSource(source) as Record<string, never>,
     preprocess: describePreprocess(spec) as Record<string, never>,
@@ -341,13 +345,7 @@ async function traceRun(run: CommandRun, o: TracePathOptions): Promise<TracePath
     ...(o.skipBadImages ? { skipped } : {}),
     summary,
     accuracy: labelledAccuracy(results.map((r) => r.pred), results.map((r) => r.label)),
-    classes: {
-      preferred: cls.preferred,
-      images: Array.from(cls.images),
-      pathShared: Array.from(cls.pathShared),
-      preferredShare: cls.preferredShare,
-      similarity: Array.from({ length: C }, (_, a) => Array.from(cls.similarity.subarray(a * C, (a + 1) * C))),
-    },
+    classes: classesSection(cls),
     imagesPerSecond: traced > 0 ? traced / (runMs / 1000) : 0,
   };
   const report = run.envelope(
@@ -363,6 +361,28 @@ async function traceRun(run: CommandRun, o: TracePathOptions): Promise<TracePath
   await run.writeReports(report, (dir) => writeReportFiles(dir, report, layers, facts.ffnWidth, plotCount));
   return { report, outDir: out, layout };
 }
+
+/**
+ * The report's class section. The similarity matrix covers only the classes that have images
+ * (similarityClasses, ascending): a 1000-class model traced on a few classes would otherwise write a
+ * 10^6-cell matrix (13 MB of JSON, a 145 MB SVG for one image) whose absent-class entries carry no
+ * information (zero tables have no direction).
+ */
+export function classesSection(cls: ClassAggregate): TraceResults['classes'] {
+  const C = cls.classes;
+  const present = Array.from({ length: C }, (_, c) => c).filter((c) => cls.images[c]! > 0);
+  return {
+    preferred: cls.preferred,
+    images: Array.from(cls.images),
+    pathShared: Array.from(cls.pathShared),
+    preferredShare: cls.preferredShare,
+    similarityClasses: present,
+    similarity: present.map((a) => present.map((b) => cls.similarity[a * C + b]!)),
+  };
+}
+
+/** Above this many classes with images, similarity.svg is not drawn (similarity.csv has the values). */
+export const MAX_SIMILARITY_CHART_CLASSES = 100;
 
 /** The chart files of a run: base names (each NAME.svg + NAME.vl.json). */
 export function chartNames(plotImages: number): string[] {
@@ -412,7 +432,8 @@ async function writeReportFiles(out: OutDir, report: Envelope<TraceResults>, lay
     };
   });
   const simRows: CsvRow[] = [];
-  r.classes.similarity.forEach((row, a) => row.forEach((v, b) => simRows.push({ class_a: a, class_b: b, cosine: v })));
+  const simClasses = r.classes.similarityClasses;
+  r.classes.similarity.forEach((row, a) => row.forEach((v, b) => simRows.push({ class_a: simClasses[a]!, class_b: simClasses[b]!, cosine: v })));
   out.writeCsv('paths.csv', pathRows, ['image', 'method', 'layer', 'neuron', 'activation', 'score']);
   out.writeCsv('images.csv', imageRows);
   out.writeCsv('classes.csv', classRows, ['class', 'layer', 'neuron', 'count', 'share', 'preferred', 'class_images', 'path_shared']);
@@ -421,7 +442,7 @@ async function writeReportFiles(out: OutDir, report: Envelope<TraceResults>, lay
   const n = r.images.length;
   const methods = r.summary.map((s) => s.method);
   await writeChart(out, 'classes', classHeatmapSpec(r.images, layers, ffn, `trace-path: path neurons per class (${name}, ${n} images)`));
-  await writeChart(out, 'similarity', similaritySpec(r.classes.similarity, `trace-path: class similarity (${name})`));
+  if (simClasses.length <= MAX_SIMILARITY_CHART_CLASSES) await writeChart(out, 'similarity', similaritySpec(r.classes.similarity, `trace-path: class similarity (${name})`, simClasses));
   await writeChart(out, 'ratios', ratiosSpec(r.images, methods, `trace-path: remove / enhance per method (${name}, ${n} images)`));
   for (let i = 0; i < Math.min(plotImages, n); i++) {
     await writeChart(out, `path-${i}`, pathDiagramSpec(r.images[i]!, layers, `trace-path: the path of image ${i}`, methods.filter((m) => m !== 'path' && m !== 'random')));

@@ -114,7 +114,10 @@ export const traceResultsSchema = z.object({
     images: z.array(int),
     pathShared: z.array(int).describe('Per target class, the images whose whole path equals the preferred path.'),
     preferredShare: z.array(z.array(num).nullable()).describe('Per target class and layer, the share of its images whose path has the preferred (most frequent) neuron there.'),
-    similarity: z.array(z.array(num)).describe('Class-to-class cosine similarity of the path frequency tables.'),
+    similarityClasses: z.array(int).describe('The target classes that have images, ascending: the rows and columns of similarity.'),
+    similarity: z
+      .array(z.array(num))
+      .describe('Cosine similarity of the path frequency tables of the classes in similarityClasses (row a, column b = classes similarityClasses[a], similarityClasses[b]); classes without images are left out.'),
   }),
   imagesPerSecond: num,
 });

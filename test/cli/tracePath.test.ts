@@ -127,7 +127,12 @@ describe('vitpath trace-path: outputs', () => {
     // paths.csv: images x methods x layers (+ header); images.csv: images x methods (+ header).
     expect(paths.length - 1).toBe(3 * 5 * 2);
     expect(images.length - 1).toBe(3 * 5);
-    expect(rows('similarity.csv').length - 1).toBe(10 * 10);
+    // similarity.csv: every ordered pair of the target classes that have images (3 images here), by class index.
+    const targets = [...new Set<number>(json.results.images.map((im: { target: number }) => im.target))].sort((a, b) => a - b);
+    expect(json.results.classes.similarityClasses).toEqual(targets);
+    const sim = rows('similarity.csv').slice(1);
+    expect(sim).toHaveLength(targets.length ** 2);
+    expect(new Set(sim.map((r) => Number(r[0])))).toEqual(new Set(targets));
     // classes.csv counts add up to images x layers; CSV values match the JSON.
     expect(rows('classes.csv').slice(1).reduce((a, r) => a + Number(r[3]), 0)).toBe(3 * 2);
     const first = json.results.images[0];

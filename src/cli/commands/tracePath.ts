@@ -42,7 +42,7 @@ Outputs in --out (default ./vitpath-out/trace-path-<time>):
   paths.csv       image, method, layer, neuron, activation, score
   images.csv      one row per image and method: JAS (both forms), completeness gap, remove/enhance
   classes.csv     class, layer, neuron, count, share, preferred, class_images, path_shared per target class
-  similarity.csv  class-to-class cosine similarity of those counts
+  similarity.csv  class-to-class cosine similarity of those counts (the classes that have images)
   classes.svg, similarity.svg, ratios.svg, path-<i>.svg (--plot-images N): pictures, each with its
                   vega-lite spec (.vl.json) beside it
   progress.jsonl  one line per finished image; --resume continues from it

@@ -14,6 +14,7 @@ import { RULES, type QuadratureRule } from '../../analysis/quadrature.js';
 import type { Prefilter, SearchScore } from '../../analysis/beamSearch.js';
 import { SEARCH_BASELINES, type SearchBaseline, type SearchStrategy } from '../../services/traceCore.js';
 import { usageError } from '../../errors.js';
+import { parseShardSpec, resolveShard, type ResolvedShard, type Shard } from '../shard.js';
 import type { Envelope } from '../../report/envelope.js';
 import type { HeadChoice } from '../../vit/types.js';
 import '../../services/traceSchema.js';
@@ -66,12 +67,14 @@ Examples:
   vitpath trace-path vit.onnx --images val/ --limit 100   first 100 images of an ImageFolder tree
   vitpath trace-path vit.onnx --images imgs/ --labels labels.csv --baselines activation,random
   vitpath trace-path vit.onnx --images val/ --shard 3/8 --out run3   one job of an 8-way job array
+  vitpath trace-path vit.onnx --images val/ --shard auto --out run/$SLURM_ARRAY_TASK_ID   (sbatch --array=0-7)
+  vitpath merge run/all run/*                              one report from the shards' folders (docs/cluster.md)
   vitpath trace-path vit.onnx --images val/ --search effect --baselines greedy,ig-layer   compare searches
   vitpath trace-path vit.onnx --images val/ --steps auto --plot-images 3   cheapest accurate rule, 3 path diagrams
   vitpath trace-path vit.onnx --images val/ --json | jq '.results.summary'
 
-Exit codes: 0 ok, 1 usage, 2 bad model/images/labels or an --out that cannot be written or is in
-            use, 3 unsupported model or operator, 4 runtime failure, 130/143 interrupted.`;
+Exit codes: 0 ok, 1 usage (also --shard auto outside a Slurm array or Kubernetes Indexed Job), 2 bad
+            model/images/labels or an --out that cannot be written or is in use, 3 unsupported model or operator, 4 runtime failure, 130/143 interrupted.`;
 
 interface TraceFlags extends DataFlags {
   output?: string;
@@ -92,15 +95,25 @@ interface TraceFlags extends DataFlags {
   token?: string;
   head?: HeadChoice;
   layers?: string;
-  shard?: string;
+  shard?: Shard | 'auto';
+  shardCount?: number;
   resume: boolean;
   cacheDir?: string;
 }
 
-function parseShard(v: string): { index: number; count: number } {
-  const m = /^(\d+)\/(\d+)$/.exec(v.trim());
-  if (!m || Number(m[2]) < 1 || Number(m[1]) >= Number(m[2])) throw new InvalidArgumentError(`--shard takes K/N with 0 <= K < N, e.g. 0/4 (got "${v}").`);
-  return { index: Number(m[1]), count: Number(m[2]) };
+function parseShard(v: string): Shard | 'auto' {
+  try {
+    return parseShardSpec(v);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+}
+
+/** The resolved shard without its source; --shard auto says on stderr which shard it took. */
+function shardOf(r: ResolvedShard | undefined, quiet: boolean): Shard | undefined {
+  if (!r) return undefined;
+  if (r.source !== 'explicit' && !quiet) process.stderr.write(`vitpath: --shard auto: shard ${r.index}/${r.count} (from the ${r.source === 'slurm' ? 'Slurm job array' : 'Kubernetes Indexed Job'})\n`);
+  return { index: r.index, count: r.count };
 }
 
 function parseBaselines(v: string): (BaselineName | SearchBaseline)[] {
@@ -159,7 +172,8 @@ export function registerTracePath(program: Command): void {
     .option('--token <t>', 'neuron row: cls, mean (the average of the rows a mean-pooled head reads; the patch rows otherwise) or a token index (default follows the head)')
     .addOption(new Option('--head <h>', 'distilled models (DeiT): explain the average of both heads (the model output), the class-token head or the distillation-token head').choices(['avg', 'cls', 'dist']))
     .option('--layers <list>', 'blocks to search, e.g. 0-5 or 0,2,4 (default all)')
-    .addOption(new Option('--shard <K/N>', 'process every N-th image starting at K (job arrays)').argParser(parseShard))
+    .addOption(new Option('--shard <K/N|auto>', 'process every N-th image starting at K (job arrays; vitpath merge joins the shards); auto: K and N from a Slurm job array or a Kubernetes Indexed Job').argParser(parseShard))
+    .addOption(new Option('--shard-count <N>', 'with --shard auto in a Kubernetes Indexed Job: the number of shards (the Job\'s completions)').argParser(intArg('--shard-count', 1)))
     .option('--resume', 'continue an interrupted run in --out from its progress.jsonl', false)
     .option('--cache-dir <dir>', 'keep generated gradient graphs here and reuse them across runs');
   addDataOptions(cmd);
@@ -201,7 +215,7 @@ export function registerTracePath(program: Command): void {
       batch: common.batch,
       seed: common.seed,
       limit: common.limit,
-      shard: flags.shard as unknown as { index: number; count: number } | undefined,
+      shard: shardOf(resolveShard(flags.shard, flags.shardCount), common.quiet),
       resume: flags.resume,
       out: common.out,
       force: common.force,

@@ -82,7 +82,7 @@ export function addCommonOptions(cmd: Command, defaults: { batch?: number; seed?
   return cmd;
 }
 
-function nonEmpty(flag: string): (v: string) => string {
+export function nonEmpty(flag: string): (v: string) => string {
   return (v: string) => {
     if (v.trim() === '') throw new InvalidArgumentError(`${flag} needs a folder name.`);
     return v;

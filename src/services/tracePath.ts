@@ -110,7 +110,7 @@ export interface TracePathOutcome {
 }
 
 export const REPORT_FILES = ['report.json', 'paths.csv', 'images.csv', 'classes.csv', 'similarity.csv'];
-const PROGRESS_FILE = 'progress.jsonl';
+export const PROGRESS_FILE = 'progress.jsonl';
 /** Images --steps auto calibrates on. */
 export const AUTO_IMAGES = 8;
 
@@ -331,23 +331,17 @@ async function traceRun(run: CommandRun, o: TracePathOptions): Promise<TracePath
 
   const results = items.filter((it) => done.has(it.id)).map((it) => done.get(it.id)!);
   const methods: MethodName[] = ['path', ...o.baselines];
-  const summary = summarizeMethods(results, methods);
-  const cls = classSummary(results, facts.numClasses, layers.length, facts.ffnWidth);
-  const presentClasses = cls.images.filter((k) => k > 0).length;
-  if (presentClasses > MAX_SIMILARITY_CHART_CLASSES) {
-    run.notice(`trace-path: ${presentClasses} classes have images; similarity.svg is drawn for at most ${MAX_SIMILARITY_CHART_CLASSES} (similarity.csv and report.json have every pair).`);
-  }
   const traceResults: TraceResults = {
     data: describeSource(source) as Record<string, never>,
     preprocess: describePreprocess(spec) as Record<string, never>,
     settings: recorded,
     images: results,
     ...(o.skipBadImages ? { skipped } : {}),
-    summary,
-    accuracy: labelledAccuracy(results.map((r) => r.pred), results.map((r) => r.label)),
-    classes: classesSection(cls),
+    ...runAggregates(results, methods, facts.numClasses, layers.length, facts.ffnWidth),
     imagesPerSecond: traced > 0 ? traced / (runMs / 1000) : 0,
   };
+  const chartNote = similarityChartNotice(traceResults.classes);
+  if (chartNote) run.notice(chartNote);
   const report = run.envelope(
     {
       options: { ...o, model: undefined, images: undefined, preprocess: o.preprocess },
@@ -384,13 +378,29 @@ export function classesSection(cls: ClassAggregate): TraceResults['classes'] {
 /** Above this many classes with images, similarity.svg is not drawn (similarity.csv has the values). */
 export const MAX_SIMILARITY_CHART_CLASSES = 100;
 
+/** The run-level parts of a report, computed from its images (vitpath merge recomputes them the same way). */
+export function runAggregates(results: ImageResult[], methods: MethodName[], classes: number, layers: number, ffn: number): Pick<TraceResults, 'summary' | 'accuracy' | 'classes'> {
+  return {
+    summary: summarizeMethods(results, methods),
+    accuracy: labelledAccuracy(results.map((r) => r.pred), results.map((r) => r.label)),
+    classes: classesSection(classSummary(results, classes, layers, ffn)),
+  };
+}
+
+/** The notice a run (or a merge) prints when similarity.svg is not drawn for all classes with images. */
+export function similarityChartNotice(classes: TraceResults['classes']): string | undefined {
+  const present = classes.similarityClasses.length;
+  if (present <= MAX_SIMILARITY_CHART_CLASSES) return undefined;
+  return `trace-path: ${present} classes have images; similarity.svg is drawn for at most ${MAX_SIMILARITY_CHART_CLASSES} (similarity.csv and report.json have every pair).`;
+}
+
 /** The chart files of a run: base names (each NAME.svg + NAME.vl.json). */
 export function chartNames(plotImages: number): string[] {
   return ['classes', 'similarity', 'ratios', ...Array.from({ length: plotImages }, (_, i) => `path-${i}`)];
 }
 
-/** Every report file but report.json (the command run writes that last). */
-async function writeReportFiles(out: OutDir, report: Envelope<TraceResults>, layers: number[], ffn: number, plotImages: number): Promise<void> {
+/** Every report file but report.json (the command run writes that last; vitpath merge writes the same files). */
+export async function writeReportFiles(out: OutDir, report: Envelope<TraceResults>, layers: number[], ffn: number, plotImages: number): Promise<void> {
   const r = report.results;
   const pathRows: CsvRow[] = [];
   const imageRows: CsvRow[] = [];

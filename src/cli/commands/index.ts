@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { registerDemo } from './demo.js';
 import { registerEval } from './eval.js';
 import { registerInspect } from './inspect.js';
+import { registerMerge } from './merge.js';
 import { registerProbeLayers } from './probeLayers.js';
 import { registerPrune } from './prune.js';
 import { registerQuantize } from './quantize.js';
@@ -16,5 +17,6 @@ export function registerCommands(program: Command): void {
   registerEval(program);
   registerPrune(program);
   registerQuantize(program);
+  registerMerge(program);
   registerDemo(program);
 }

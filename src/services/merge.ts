@@ -151,8 +151,8 @@ function canonical(v: unknown): string {
   );
 }
 
-/** What every shard must share, as named parts (for the refusal message). */
-function identity(s: ShardRun): Record<string, string> {
+/** What every shard must share, as named parts (for the refusal message), each a record of values. */
+function identity(s: ShardRun): Record<string, Record<string, unknown>> {
   const r = s.report;
   const { shard: _s, ...settings } = r.results.settings;
   // Paths differ between nodes; the list itself is compared by count, labels and classes.
@@ -160,13 +160,23 @@ function identity(s: ShardRun): Record<string, string> {
   const idxShape = idx && typeof idx === 'object' ? Object.fromEntries(Object.entries(idx).filter(([k]) => k !== 'images' && k !== 'labels')) : idx;
   const options = Object.fromEntries(Object.entries(r.options).filter(([k]) => !RUN_ONLY_OPTIONS.has(k)));
   return {
-    'vitpath version': `${r.tool.name} ${r.tool.version} (report schema ${r.schemaVersion})`,
-    model: `sha256 ${r.model.sha256}`,
-    settings: canonical(settings),
-    preprocessing: canonical(r.results.preprocess),
-    'image source': canonical({ ...data, idx: idxShape }),
-    options: canonical(options),
+    'vitpath version': { version: `${r.tool.name} ${r.tool.version}`, schemaVersion: r.schemaVersion },
+    model: { sha256: r.model.sha256 },
+    settings,
+    preprocessing: r.results.preprocess,
+    'image source': { ...data, idx: idxShape },
+    options,
   };
+}
+
+/** "key a vs b" for each key whose values differ (at most 4). */
+function differences(a: Record<string, unknown>, b: Record<string, unknown>): string {
+  const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort().filter((k) => canonical(a[k]) !== canonical(b[k]));
+  const show = (v: unknown) => (v === undefined ? '(none)' : canonical(v).slice(0, 120));
+  return keys
+    .slice(0, 4)
+    .map((k) => `${k} ${show(a[k])} vs ${show(b[k])}`)
+    .join('; ');
 }
 
 /** Images shard K of N holds: every N-th of `total` starting at K, at most `limit`. */
@@ -182,8 +192,8 @@ export function checkShards(shards: ShardRun[]): ShardRun[] {
   for (const s of shards.slice(1)) {
     const got = identity(s);
     for (const k of Object.keys(want)) {
-      if (got[k] !== want[k]) {
-        throw badInput(`${s.dir} and ${first.dir} differ in ${k} (${got[k]!.slice(0, 300)} vs ${want[k]!.slice(0, 300)}); merge only the shards of one job array (same model, settings, images and vitpath version).`);
+      if (canonical(got[k]) !== canonical(want[k])) {
+        throw badInput(`${s.dir} and ${first.dir} differ in ${k} (${differences(got[k]!, want[k]!)}); merge only the shards of one job array (same model, settings, images and vitpath version).`);
       }
     }
   }

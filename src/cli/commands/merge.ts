@@ -35,7 +35,8 @@ it writes): the images in input order, and the method summaries, accuracy, per-c
 frequencies, preferred paths and class similarity recomputed over all of them. They equal the single
 run's files apart from timings and run metadata: timings are the shards' worker time summed (plus a
 "merge" phase), imagesPerSecond is all images over the shards' summed tracing time, and
-options.mergedFrom lists each shard (folder, shard, images, provider, timings).
+options.mergedFrom lists each shard (folder, shard, images, provider, timings). OUT gets no
+progress.jsonl: a merged report is finished, there is nothing to --resume.
 
 Examples:
   vitpath merge run/all run/shard-*             Slurm arrays and Kubernetes Indexed Jobs: docs/cluster.md
@@ -57,6 +58,7 @@ export function registerMerge(program: Command): void {
   const cmd = program
     .command('merge')
     .description('Merge the output folders of trace-path shards (--shard K/N or auto) into one trace-path report.')
+    .usage('[options] OUT DIR...   (or: -o OUT DIR...)')
     .argument('[out]', 'folder for the merged report (omit it when -o/--out names it)')
     .argument('[dirs...]', "the shards' --out folders")
     .addOption(new Option('-o, --out <dir>', 'folder for the merged report (then every argument is a shard folder)').argParser(nonEmpty('--out')))

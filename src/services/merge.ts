@@ -42,7 +42,7 @@ export interface MergeOutcome {
 }
 
 /** One shard folder, read and checked on its own. */
-interface ShardRun {
+export interface ShardRun {
   dir: string;
   report: Envelope<TraceResults>;
   shard: { index: number; count: number };
@@ -130,6 +130,12 @@ export function readShard(dir: string, cwd = process.cwd()): ShardRun {
       `${dir}: run with --steps auto. Each shard calibrates on its own first images, so shards may choose different rules and none chose what a single run would; run --steps auto once (e.g. trace-path --limit 8), then give the whole array its --rule and --steps.`,
     );
   }
+  const limit = (report.options as { limit?: unknown }).limit;
+  if (limit !== undefined && limit !== null) {
+    throw badInput(
+      `${dir}: run with --limit ${String(limit)}. Each shard took the first ${String(limit)} of its own share, which no single run takes (--limit there takes the first images of the whole list), so the merged report could not say which images it covers; run the shards without --limit (use a smaller --images list instead).`,
+    );
+  }
   // A later run in the same folder (--force or --resume) that did not finish leaves a progress log
   // that disagrees with the report.
   if (fs.existsSync(progressFile)) {
@@ -179,10 +185,9 @@ function differences(a: Record<string, unknown>, b: Record<string, unknown>): st
     .join('; ');
 }
 
-/** Images shard K of N holds: every N-th of `total` starting at K, at most `limit`. */
-export function shardImageCount(total: number, k: number, n: number, limit?: number): number {
-  const c = total > k ? Math.ceil((total - k) / n) : 0;
-  return limit === undefined ? c : Math.min(c, limit);
+/** Images shard K of N holds: every N-th of `total` starting at K. */
+export function shardImageCount(total: number, k: number, n: number): number {
+  return total > k ? Math.ceil((total - k) / n) : 0;
 }
 
 /** Check that the shards belong together and cover the split once; returns them by shard index. */
@@ -219,7 +224,6 @@ export function checkShards(shards: ShardRun[]): ShardRun[] {
 export function mergeImages(shards: ShardRun[]): { images: ImageResult[]; skipped: { id: string; reason: string }[] } {
   const r0 = shards[0]!.report;
   const total = Number((r0.results.data as { count?: unknown }).count);
-  const limit = (r0.options as { limit?: number }).limit;
   const seen = new Map<string, string>();
   const images: ImageResult[] = [];
   const skipped: { index: number; id: string; reason: string }[] = [];
@@ -227,7 +231,7 @@ export function mergeImages(shards: ShardRun[]): { images: ImageResult[]; skippe
     const { index: k, count: N } = s.shard;
     const own = s.report.results.images as ImageResult[];
     const bad = s.report.results.skipped ?? [];
-    const expected = shardImageCount(total, k, N, limit);
+    const expected = shardImageCount(total, k, N);
     if (own.length + bad.length !== expected) {
       throw badInput(
         `${s.dir}: shard ${k}/${N} holds ${own.length} images${bad.length ? ` (and ${bad.length} skipped)` : ''} but its share of the ${total} images is ${expected}: missing images (an unfinished or different run); finish it with --resume --out ${s.dir}, or rerun it, then merge.`,

@@ -212,6 +212,11 @@ describe('vitpath merge refuses (exit 2, nothing written)', () => {
     refused(await merge(dir('m-auto'), auto, dir('shard-1'), dir('shard-2')), 2, dir('m-auto'), /--steps auto/, /--rule and --steps/);
   });
 
+  it('shards run with --limit (no single run takes what they took)', async () => {
+    const limited = tampered(dir('shard-0'), 'shard-0-limit', (r) => (r.options.limit = 2));
+    refused(await merge(dir('m-limit'), limited, dir('shard-1'), dir('shard-2')), 2, dir('m-limit'), /run with --limit 2/, /run the shards without --limit/);
+  });
+
   it('a report of another command (wrong command)', async () => {
     const other = tampered(dir('shard-0'), 'shard-0-eval', (r) => (r.command = 'eval'));
     refused(await merge(dir('m-eval'), other, dir('shard-1'), dir('shard-2')), 2, dir('m-eval'), /a eval report; merge combines the folders of trace-path --shard runs only/);

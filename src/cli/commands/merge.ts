@@ -23,6 +23,8 @@ What merge checks before it writes anything (each failure: exit 2, naming the fo
     --plot-images, --labels' path and --out may differ
   - shards 0..N-1 of one split, each exactly once (overlap and missing shards are refused), each
     holding all of its share of the images, no image in two shards
+  - not run with --limit (each shard would take the first images of its own share, which no
+    single run takes)
   - not run with --steps auto (each shard calibrates on its own images; pass the chosen --rule and
     --steps to the whole array instead)
   - probe-layers reports are refused: its linear probes are fitted on all images together and its

@@ -23,7 +23,7 @@ import type { ViTLayout } from '../vit/types.js';
 import { runCommand, REPORT_JSON, type CommandRun, type RunHooks } from './commandRun.js';
 import type { ImageResult, MethodName } from './traceCore.js';
 import { traceResultsSchema, type TraceResults } from './traceSchema.js';
-import { PROGRESS_FILE, REPORT_FILES, chartNames, runAggregates, writeReportFiles } from './tracePath.js';
+import { PROGRESS_FILE, REPORT_FILES, chartNames, runAggregates, similarityChartNotice, writeReportFiles } from './tracePath.js';
 
 export interface MergeOptions {
   /** Folder for the merged report (the first positional argument, or --out). */
@@ -317,6 +317,8 @@ async function mergeRun(run: CommandRun, o: MergeOptions): Promise<MergeOutcome>
     ...runAggregates(images, methods, classes, layers.length, ffn),
     imagesPerSecond: seconds > 0 ? images.length / seconds : 0,
   };
+  const chartNote = similarityChartNotice(results.classes);
+  if (chartNote) run.notice(chartNote);
   const plotCount = Math.min(Number((first.report.options as { plotImages?: number }).plotImages ?? 0), images.length);
   const out = run.claim({ out: o.out, force: o.force, files: [...REPORT_FILES, ...chartNames(plotCount).flatMap(chartFiles)], cwd: o.cwd });
   const { shard: _shard, out: _out, force: _force, resume: _resume, ...shared } = first.report.options as Record<string, unknown>;

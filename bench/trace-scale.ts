@@ -632,7 +632,7 @@ async function main(): Promise<void> {
         skip(c.name, `${c.kind === 'probe' ? 'probe-layers' : 'trace-path'} of ${buildDir} has no --max-memory`);
         continue;
       }
-      log(`${c.name}: ${c.kind === 'probe' ? c.limit : c.kind === 'trace' ? c.limit : ''} images ... (load ${load(os.loadavg())})`);
+      log(`${c.name}: ${c.kind === 'trace' || c.kind === 'probe' ? `${c.limit} images ` : ''}... (load ${load(os.loadavg())})`);
       try {
         if (c.kind === 'probe') {
           const res = runProbe(c, buildDir);

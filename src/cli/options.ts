@@ -2,6 +2,7 @@
 // a bad value is a usage error (exit 1) whose message names the option and what it accepts.
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { PROVIDER_CHOICES, type ProviderChoice, type RuntimeOptions } from '../runtime/session.js';
+import { parseMemorySize } from '../engine/memoryPlan.js';
 
 /** The parsed values of the shared options (fields of options a command did not add are undefined). */
 export interface CommonOptions {
@@ -68,6 +69,19 @@ export function addLimitOption(cmd: Command, what = 'images'): Command {
 }
 
 /** --schema: print the JSON Schema of the command's report and exit (see report/schema.ts). */
+/** --max-memory SIZE (trace-path, probe-layers): plan sessions and run sizes for a memory budget. */
+export function addMaxMemoryOption(cmd: Command, what: string): Command {
+  return cmd.addOption(
+    new Option('--max-memory <size>', `memory budget, e.g. 6GB, 6GiB or 6000MB: ${what} sized so the estimated peak fits, exit 1 when nothing does (default: 60% of the machine's memory)`).argParser((v: string) => {
+      try {
+        return parseMemorySize(v);
+      } catch (e) {
+        throw new InvalidArgumentError((e as Error).message);
+      }
+    }),
+  );
+}
+
 export function addSchemaOption(cmd: Command): Command {
   cmd.option('--schema', "print the JSON Schema of this command's report and exit", false);
   return cmd;

@@ -7,6 +7,7 @@ import type { TokenChoice } from '../vit/tokens.js';
 import type { CleanPass, EditQuery, EditResult, NeuronOracle } from '../analysis/oracle.js';
 import { NeuronGradientEngine, type ForwardResult } from './gradientEngine.js';
 import type { ExecutionProvider, ProviderChoice } from '../runtime/session.js';
+import { defaultMemoryBudget, estimateTrace, formatBytes, planMemory, weightBytes, type MemoryPlan } from './memoryPlan.js';
 
 /**
  * How the oracle spends CPU threads: `threads` > 1 (or 0 = every core) becomes that many sessions
@@ -32,22 +33,53 @@ export interface OracleOptions {
   threads?: number;
   cacheDir?: string;
   notice?: (line: string) => void;
-  /** Samples per ONNX Runtime run; default keeps the largest activation around 64M floats. */
+  /** Samples per ONNX Runtime run; default from the model size (defaultMaxSamples), then the memory plan. */
   maxSamples?: number;
+  /**
+   * Memory budget in bytes (--max-memory): sessions, samples per run and idle graphs sized so the
+   * estimated peak fits, or a usage error when nothing does. Without it the default budget (60% of
+   * the machine's memory) is planned for, and a model too big even for that runs at the smallest plan.
+   */
+  maxMemory?: number;
 }
 
 /**
  * Samples per oracle run. Each of the `sessions` sessions gets an equal share whose largest
  * activation ([share, tokens, max(ffn, tokens*heads, 3*width)]) stays near 2^19 floats (2 MiB, so
  * a small model's working set stays in cache: on vit-mnist the gradient graph ran at 0.23 ms/sample
- * with 80-160 samples per run, 0.24 at 320, 0.27 at 640 and at 10-20), but at least 8 samples;
- * the whole run's largest activation stays under 2^26 floats.
+ * with 80-160 samples per run, 0.24 at 320, 0.27 at 640 and at 10-20), at least one sample. A
+ * ViT-S/16-sized model gets one sample per session: its runs are compute-bound at any size (search
+ * as fast with 2 samples per run as with 16), while each sample holds ~100 MB of activations.
  */
 export function defaultMaxSamples(layout: ViTLayout, sessions = 1): number {
   const f = layout.facts;
   const per = f.tokens * Math.max(f.ffnWidth, f.tokens * (f.heads ?? 1), f.width * 3);
-  const share = Math.max(8, Math.min(1024, Math.floor(2 ** 19 / per)));
+  const share = Math.max(1, Math.min(1024, Math.floor(2 ** 19 / per)));
   return Math.max(1, Math.min(share * Math.max(1, sessions), Math.floor(2 ** 26 / per)));
+}
+
+/**
+ * Sessions, threads, samples per run and idle-graph closing for a budget: --max-memory (a usage
+ * error when even the smallest plan's estimate exceeds it), or the default budget, where a model
+ * too big for it gets the smallest plan and a notice rather than a refusal.
+ */
+export function memoryPlanFor(loaded: Pick<LoadedModel, 'proto'>, layout: ViTLayout, par: { sessions: number; threads: number }, o: Pick<OracleOptions, 'maxMemory' | 'notice' | 'maxSamples'>): MemoryPlan {
+  const request = { budget: o.maxMemory ?? defaultMemoryBudget(), sessions: par.sessions, threads: par.threads, maxSamples: o.maxSamples ?? defaultMaxSamples(layout, par.sessions) };
+  const facts = { ...layout.facts, heads: layout.facts.heads ?? null };
+  const weights = weightBytes(loaded.proto);
+  if (o.maxMemory !== undefined) {
+    const p = planMemory(facts, weights, request);
+    o.notice?.(`vitpath: memory plan for --max-memory ${formatBytes(p.budget)}: ${p.sessions} session${p.sessions === 1 ? '' : 's'} x ${p.threads} thread${p.threads === 1 ? '' : 's'}, ${p.maxSamples} sample${p.maxSamples === 1 ? '' : 's'} per run${p.closeIdle ? ', clean/forward graphs closed between uses' : ''}; estimated peak ${formatBytes(p.estimate)}.`);
+    return p;
+  }
+  try {
+    return planMemory(facts, weights, request);
+  } catch {
+    const p = { budget: request.budget, sessions: 1, threads: par.sessions * par.threads, maxSamples: 1, closeIdle: true };
+    const estimate = estimateTrace(facts, weights, p);
+    o.notice?.(`vitpath: this model needs about ${formatBytes(estimate)} even with one session and one sample per run, more than the default budget ${formatBytes(request.budget)} (60% of memory); running that way. Set --max-memory to plan for another budget.`);
+    return { ...p, estimate };
+  }
 }
 
 export class OrtNeuronOracle implements NeuronOracle {
@@ -70,7 +102,8 @@ export class OrtNeuronOracle implements NeuronOracle {
   }
 
   static async create(loaded: LoadedModel, layout: ViTLayout, o: OracleOptions): Promise<OrtNeuronOracle> {
-    const plan = parallelPlan(o.threads);
+    const par = parallelPlan(o.threads);
+    const mem = memoryPlanFor(loaded, layout, par, o);
     const engine = await NeuronGradientEngine.create(loaded, layout, {
       layers: o.layers,
       token: o.token,
@@ -78,15 +111,22 @@ export class OrtNeuronOracle implements NeuronOracle {
       mode: 'affine',
       provider: o.provider,
       deviceId: o.deviceId,
-      ...plan,
+      sessions: mem.sessions,
+      threads: mem.threads,
+      closeIdle: mem.closeIdle,
       cacheDir: o.cacheDir,
       notice: o.notice,
     });
     const fb = engine.fixedBatch;
-    let max = o.maxSamples ?? defaultMaxSamples(layout, engine.sessions);
+    let max = o.maxSamples ?? mem.maxSamples;
     if (fb !== null) max = Math.max(fb, Math.floor(max / fb) * fb);
-    return new OrtNeuronOracle(engine, layout, max);
+    const oracle = new OrtNeuronOracle(engine, layout, max);
+    oracle.memory = { budget: mem.budget, estimate: Math.round(mem.estimate), sessions: engine.sessions, threads: mem.threads, samplesPerRun: max, closeIdle: mem.closeIdle };
+    return oracle;
   }
+
+  /** The memory plan the oracle runs under (recorded in reports' runtime.memory). */
+  memory?: { budget: number; estimate: number; sessions: number; threads: number; samplesPerRun: number; closeIdle: boolean };
 
   get provider(): ExecutionProvider {
     return this.engine.provider;

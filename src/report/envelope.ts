@@ -108,6 +108,17 @@ export const runtimeInfoSchema = z.object({
   threads: nonNegInt.describe('Intra-op threads requested; 0 = ONNX Runtime default.'),
   onnxruntime: z.string().describe('onnxruntime-node version.'),
   host: z.enum(['worker', 'thread']).optional().describe('Whether inference ran in a worker thread or the main thread.'),
+  memory: z
+    .object({
+      budget: nonNegInt.describe('Bytes the run was planned for (--max-memory, or 60% of the machine memory by default).'),
+      estimate: nonNegInt.describe('Estimated peak resident bytes of the plan (an estimate; see BENCHMARKS.md for measured peaks).'),
+      sessions: nonNegInt.describe('ONNX Runtime sessions run side by side for the gradient graph.'),
+      threads: nonNegInt.describe('Intra-op threads per session.'),
+      samplesPerRun: nonNegInt.describe('Samples per gradient run (all sessions together).'),
+      closeIdle: z.boolean().describe('Whether the clean and forward-only graphs were closed between uses to save memory.'),
+    })
+    .optional()
+    .describe('The memory plan of commands that size their work to a budget (trace-path).'),
 });
 
 export const timingsSchema = z.object({
@@ -166,10 +177,12 @@ export function runtimeInfo(
   session: { provider: 'cuda' | 'cpu' | 'webgpu' },
   opts: { provider?: 'auto' | 'cuda' | 'cpu' | 'webgpu'; deviceId?: number; threads?: number },
   host?: 'worker' | 'thread',
+  memory?: RuntimeInfo['memory'],
 ): RuntimeInfo {
   const info: RuntimeInfo = { requested: opts.provider ?? 'auto', used: session.provider, threads: opts.threads ?? 0, onnxruntime: onnxruntimeVersion() };
   if (session.provider === 'cuda' || session.provider === 'webgpu') info.deviceId = opts.deviceId ?? 0;
   if (host) info.host = host;
+  if (memory) info.memory = memory;
   return info;
 }
 

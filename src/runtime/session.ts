@@ -21,6 +21,12 @@ export interface RuntimeOptions {
    * a notice function given here is called on every fallback (the caller decides).
    */
   notice?: (line: string) => void;
+  /**
+   * ONNX Runtime's memory pattern (pre-planned allocation per input shape; default on). Off for the
+   * gradient graphs: on a ViT-S/16-sized model it held 1.2 GB more at the same speed (5.0 -> 3.8 GB
+   * peak, trace-path search, 16 samples per run; BENCHMARKS.md "trace-path at scale").
+   */
+  memoryPattern?: boolean;
 }
 
 /** A tensor on the host: float32/float64/int64/int32/uint8/bool data plus dims. */
@@ -153,6 +159,7 @@ export function baseOptions(opts: RuntimeOptions): ort.InferenceSession.SessionO
     o.intraOpNumThreads = opts.threads;
     o.interOpNumThreads = 1;
   }
+  if (opts.memoryPattern === false) o.enableMemPattern = false;
   return o;
 }
 

@@ -9,6 +9,8 @@ import { createWorkerSession } from './worker.js';
 export interface PoolOptions extends RuntimeOptions {
   /** Sessions run in parallel (default 1: one in-thread session, no worker). */
   sessions?: number;
+  /** Run even a single session in a worker thread (keeps the event loop free during runs). */
+  worker?: boolean;
 }
 
 /** Contiguous pieces [start, count) of `batch` rows for `parts` sessions, multiples of `unit` rows (the last may be short). */
@@ -36,9 +38,9 @@ export class SessionPool {
    * session whatever was asked (a GPU runs one batch at a time anyway).
    */
   static async open(model: Uint8Array | string, opts: PoolOptions = {}): Promise<SessionPool> {
-    const { sessions = 1, ...rt } = opts;
+    const { sessions = 1, worker = false, ...rt } = opts;
     const k = Math.max(1, Math.floor(sessions));
-    if (k === 1) return new SessionPool([await createSession(model, rt)]);
+    if (k === 1) return new SessionPool([worker ? await createWorkerSession(model, rt) : await createSession(model, rt)]);
     const first = await createWorkerSession(model, rt);
     if (first.provider !== 'cpu') return new SessionPool([first]);
     const rest = await Promise.all(Array.from({ length: k - 1 }, () => createWorkerSession(model, { ...rt, provider: 'cpu' })));

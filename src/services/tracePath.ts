@@ -91,6 +91,8 @@ export interface TracePathOptions {
   cacheDir?: string;
   /** Samples per ONNX Runtime run (default from the model size). */
   maxSamples?: number;
+  /** Memory budget in bytes (--max-memory); default 60% of the machine's memory. */
+  maxMemory?: number;
   /** Distilled models (DeiT): trace the average of both heads (default) or one head. */
   head?: HeadChoice;
   /** --skip-bad-images: leave out images that cannot be read, list them in the report (default: stop, naming the file). */
@@ -258,6 +260,7 @@ async function traceRun(run: CommandRun, o: TracePathOptions): Promise<TracePath
       cacheDir: o.cacheDir,
       notice: (l) => run.notice(l),
       maxSamples: o.maxSamples,
+      maxMemory: o.maxMemory,
     }),
   );
   if (o.steps === 'auto') {
@@ -346,7 +349,7 @@ async function traceRun(run: CommandRun, o: TracePathOptions): Promise<TracePath
     {
       options: { ...o, model: undefined, images: undefined, preprocess: o.preprocess },
       model: { path: o.model, sha256: loaded.sha256, layout: layout as never },
-      runtime: runtimeInfo({ provider: oracle.provider }, { provider: o.provider, deviceId: o.deviceId, threads: o.threads }, 'thread'),
+      runtime: runtimeInfo({ provider: oracle.provider }, { provider: o.provider, deviceId: o.deviceId, threads: o.threads }, 'thread', oracle.memory),
       inference: stats,
       results: traceResults,
     },

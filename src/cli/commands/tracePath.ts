@@ -2,7 +2,7 @@
 // with baseline paths, test it by removing/enhancing it, and aggregate paths per class.
 import { Option, InvalidArgumentError, type Command } from 'commander';
 import Table from 'cli-table3';
-import { addCommonOptions, addSchemaOption, commonOptionsOf, intArg, runtimeOptionsOf } from '../options.js';
+import { addCommonOptions, addMaxMemoryOption, addSchemaOption, commonOptionsOf, intArg, runtimeOptionsOf } from '../options.js';
 import { addDataOptions, addSkipBadImagesOption, preprocessOverridesOf, type DataFlags } from '../dataOptions.js';
 import { runReportCommand } from '../runReport.js';
 import { tracePath, parseLayerList, MIN_TOP_K, type TracePathOptions } from '../../services/tracePath.js';
@@ -62,6 +62,13 @@ CPU use: --threads N runs N single-threaded ONNX Runtime sessions in worker thre
   uses every core; --threads 1 runs one session on the main thread. Results do not depend on it
   beyond float rounding (~1e-5).
 
+Memory: every gradient session holds the weights (about twice their size) and each sample of a run
+  its activations (about 100 MB on ViT-S/16, 200 MB on ViT-B/16), so big models run one sample per
+  session. --max-memory 6GB plans for a budget: fewer samples per run, then the clean and forward
+  graphs closed between uses, then fewer sessions (their threads go intra-op), until the estimated
+  peak fits; the plan is printed and kept in report.json (runtime.memory). It is an estimate, not a
+  limit: ask a scheduler for ~20% more. Default budget: 60% of the machine's memory.
+
 Examples:
   vitpath demo                                            the built-in digits model and images
   vitpath trace-path vit.onnx --images val/ --limit 100   first 100 images of an ImageFolder tree
@@ -99,6 +106,7 @@ interface TraceFlags extends DataFlags {
   shardCount?: number;
   resume: boolean;
   cacheDir?: string;
+  maxMemory?: number;
 }
 
 function parseShard(v: string): Shard | 'auto' {
@@ -176,6 +184,7 @@ export function registerTracePath(program: Command): void {
     .addOption(new Option('--shard-count <N>', 'with --shard auto in a Kubernetes Indexed Job: the number of shards (the Job\'s completions)').argParser(intArg('--shard-count', 1)))
     .option('--resume', 'continue an interrupted run in --out from its progress.jsonl', false)
     .option('--cache-dir <dir>', 'keep generated gradient graphs here and reuse them across runs');
+  addMaxMemoryOption(cmd, 'sessions, samples per run and idle graphs');
   addDataOptions(cmd);
   addSkipBadImagesOption(cmd);
   addCommonOptions(cmd, { batch: 16 });
@@ -225,6 +234,7 @@ export function registerTracePath(program: Command): void {
       threads: common.threads,
       preprocess: preprocessOverridesOf(flags),
       cacheDir: flags.cacheDir,
+      ...(flags.maxMemory !== undefined ? { maxMemory: flags.maxMemory } : {}),
       ...(flags.skipBadImages ? { skipBadImages: true } : {}),
     };
     await runTracePathCli(opts, common);

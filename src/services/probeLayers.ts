@@ -29,10 +29,12 @@ import { discoverImages, checkLabelRange, describeSource, type DataSource } from
 import { iterateBatches, loadBatchSkipping } from '../data/dataset.js';
 import { inferPreprocess, describePreprocess, type PreprocessOverrides } from '../data/preprocess.js';
 import { NeuronGradientEngine } from '../engine/gradientEngine.js';
+import { defaultMaxSamples } from '../engine/neuronOracle.js';
+import { formatBytes, planProbeLayers, weightBytes } from '../engine/memoryPlan.js';
 import { klDivergenceFromLogits } from '../analysis/stats.js';
 import { scoreLogits } from '../analysis/classify.js';
 import { writeChart } from '../report/charts.js';
-import { runtimeInfo, type ModelInfo } from '../report/envelope.js';
+import { runtimeInfo, type ModelInfo, type RuntimeInfo } from '../report/envelope.js';
 import type { OutDir } from '../report/outdir.js';
 import { CommandRun, runCommand, type RunHooks } from './commandRun.js';
 import { badInput, usageError } from '../errors.js';
@@ -67,6 +69,14 @@ export interface AnalyseOptions {
   deadThreshold?: number;
   /** Images per run. */
   batch?: number;
+  /**
+   * Images per attribution gradient run (default: what the trace oracle gives one session,
+   * defaultMaxSamples: the whole batch on small models, one image on ViT-S/16-sized ones, whose
+   * gradient runs are compute-bound and hold ~100 MB per image). Results do not depend on it.
+   */
+  igImages?: number;
+  /** Memory budget in bytes (--max-memory): the forward batch and igImages sized to fit (planProbeLayers). */
+  maxMemory?: number;
   runtime?: RuntimeOptions;
   /** Graph cache folder for the gradient engine. */
   cacheDir?: string;
@@ -162,7 +172,7 @@ async function openSessions(loaded: LoadedModel, layout: ViTLayout, token: Token
   const engines: NeuronGradientEngine[] = [];
   if (o.attribution !== false) {
     const mode = o.igEngines ?? 'auto';
-    const perLayer = mode === 'per-layer' || (mode === 'auto' && loaded.sizeBytes * blocks.length <= PER_LAYER_ENGINE_BUDGET);
+    const perLayer = perLayerEngines(loaded, layout, mode);
     const common = { mode: 'scale' as const, token, objective: 'prob' as const, provider: rt.provider, threads: rt.threads, cacheDir: o.cacheDir, notice: rt.notice };
     if (perLayer) for (const b of blocks) engines.push(await NeuronGradientEngine.create(loaded, layout, { ...common, layers: [b.index] }));
     else engines.push(await NeuronGradientEngine.create(loaded, layout, common));
@@ -189,11 +199,11 @@ async function processBatch(
   batch: ImageBatch,
   tok: ResolvedToken,
   lensInput: TailInput,
-  o: Required<Pick<AnalyseOptions, 'batch' | 'igSteps'>>,
+  o: Required<Pick<AnalyseOptions, 'batch' | 'igSteps' | 'igImages'>>,
   timed: Timed,
 ): Promise<void> {
   await timed('forward', () => forwardMetrics(s, layout, acc, batch, tok, lensInput, o));
-  if (s.engines.length) await timed('attribution', () => integratedGradients(s.engines, acc, batch, o.igSteps));
+  if (s.engines.length) await timed('attribution', () => integratedGradients(s.engines, acc, batch, o.igSteps, o.igImages));
   acc.n += batch.dims[0]!;
 }
 
@@ -295,29 +305,35 @@ async function forwardMetrics(s: Sessions, layout: ViTLayout, acc: Accumulator, 
  * (k = 1..m, right Riemann sum; the engine's scale-mode input u gives dF/du_j = a_j dF/da_j at
  * alpha a, so the mean over k is IG_j). alpha = 0 is run once for the completeness check.
  */
-async function integratedGradients(engines: NeuronGradientEngine[], acc: Accumulator, batch: ImageBatch, m: number): Promise<void> {
+async function integratedGradients(engines: NeuronGradientEngine[], acc: Accumulator, batch: ImageBatch, m: number, perRun: number): Promise<void> {
   const { L, F } = acc;
   const b = batch.dims[0]!;
+  const per = batch.data.length / b;
   const labels = batch.labels;
-  const ones = new Float32Array(b * F).fill(1);
   const targets = Array.from(labels);
   for (let l = 0; l < L; l++) {
     const engine = engines.length === 1 ? engines[0]! : engines[l]!;
     const ig = new Float64Array(b * F);
-    let p0: Float32Array | undefined;
-    let p1: Float32Array | undefined;
-    for (let k = 0; k <= m; k++) {
-      const overrides: Record<number, Float32Array> = {};
-      for (const q of engine.layers) overrides[q] = q === l ? new Float32Array(b * F).fill(k / m) : ones;
-      const res = await engine.run(batch.data, b, targets, overrides);
-      if (k === 0) p0 = res.F;
-      else {
-        const g = res.grads[l]!;
-        for (let t = 0; t < b * F; t++) ig[t] += g[t]! / m;
-        if (k === m) p1 = res.F;
+    const p0 = new Float32Array(b);
+    const p1 = new Float32Array(b);
+    // Runs of at most perRun images (each image's values depend on that image alone).
+    for (let i0 = 0; i0 < b; i0 += perRun) {
+      const n = Math.min(perRun, b - i0);
+      const data = batch.data.subarray(i0 * per, (i0 + n) * per);
+      const ones = new Float32Array(n * F).fill(1);
+      for (let k = 0; k <= m; k++) {
+        const overrides: Record<number, Float32Array> = {};
+        for (const q of engine.layers) overrides[q] = q === l ? new Float32Array(n * F).fill(k / m) : ones;
+        const res = await engine.run(data, n, targets.slice(i0, i0 + n), overrides);
+        if (k === 0) p0.set(res.F, i0);
+        else {
+          const g = res.grads[l]!;
+          for (let t = 0; t < n * F; t++) ig[i0 * F + t] += g[t]! / m;
+          if (k === m) p1.set(res.F, i0);
+        }
       }
     }
-    acc.addIntegratedGradients(l, ig, p0!, p1!, b);
+    acc.addIntegratedGradients(l, ig, p0, p1, b);
   }
 }
 
@@ -332,6 +348,16 @@ export interface AnalyseResult {
  * Run the whole analysis on `count` labelled images delivered by `batches` (each at most
  * `opts.batch` images, preprocessed for the model). Pure of files: tests feed synthetic batches.
  */
+/** Whether the attribution uses one gradient graph per block (see AnalyseOptions.igEngines). */
+function perLayerEngines(loaded: LoadedModel, layout: ViTLayout, mode: AnalyseOptions['igEngines'] = 'auto'): boolean {
+  return mode === 'per-layer' || (mode === 'auto' && loaded.sizeBytes * layout.blocks.length <= PER_LAYER_ENGINE_BUDGET);
+}
+
+/** Default images per attribution gradient run: one session's share of the trace oracle's run size, at most the batch. */
+export function defaultIgImages(layout: ViTLayout, batch: number): number {
+  return Math.max(1, Math.min(batch, defaultMaxSamples(layout, 1)));
+}
+
 export async function analyseLayers(loaded: LoadedModel, layout: ViTLayout, batches: AsyncIterable<ImageBatch> | Iterable<ImageBatch>, count: number, opts: AnalyseOptions = {}): Promise<AnalyseResult> {
   const { folds, seed, l2, igSteps, batch, deadThreshold, token, tok, lensInput } = checkOptions(layout, count, opts);
   const phases: Record<string, number> = {};
@@ -352,7 +378,7 @@ export async function analyseLayers(loaded: LoadedModel, layout: ViTLayout, batc
     for await (const bt of batches) {
       if (acc.n + bt.dims[0]! + skipped + (bt.skipped ?? 0) > count) throw usageError(`analyseLayers: got more than the ${count} images announced`);
       skipped += bt.skipped ?? 0;
-      if (bt.dims[0]! > 0) await processBatch(s, layout, acc, bt, tok, lensInput, { batch, igSteps }, timed);
+      if (bt.dims[0]! > 0) await processBatch(s, layout, acc, bt, tok, lensInput, { batch, igSteps, igImages: opts.igImages ?? defaultIgImages(layout, batch) }, timed);
       opts.onProgress?.({ phase: 'images', done: acc.n + skipped, total: count });
     }
   } finally {
@@ -424,8 +450,18 @@ export async function probeLayers(modelPath: string, opts: ProbeLayersOptions, r
   if (note) run.notice(note);
   const src = labelledSource(opts, layout.facts.numClasses);
   const spec = inferPreprocess(layout.inputDims, opts.preprocess);
-  const batch = opts.batch ?? DEFAULTS.batch;
+  let batch = opts.batch ?? DEFAULTS.batch;
   const count = src.items.length;
+  let memory: RuntimeInfo['memory'];
+  if (opts.maxMemory !== undefined) {
+    const engines = opts.attribution === false ? 0 : perLayerEngines(loaded, layout, opts.igEngines) ? layout.blocks.length : 1;
+    const want = Math.min(batch, Math.max(1, count));
+    const p = planProbeLayers({ ...layout.facts, heads: layout.facts.heads ?? null }, weightBytes(loaded.proto), { budget: opts.maxMemory, batch: want, igImages: opts.igImages ?? defaultIgImages(layout, want), engines });
+    run.notice(`${COMMAND}: memory plan for --max-memory ${formatBytes(p.budget)}: ${p.batch} image${p.batch === 1 ? '' : 's'} per forward run, ${p.igImages} per attribution run; estimated peak ${formatBytes(p.estimate)}.`);
+    batch = p.batch;
+    opts = { ...opts, batch, igImages: p.igImages };
+    memory = { budget: p.budget, estimate: Math.round(p.estimate), sessions: 1, threads: opts.runtime?.threads ?? 0, samplesPerRun: p.igImages, closeIdle: false };
+  }
   const { folds } = checkOptions(layout, count, opts);
   opts.beforeRun?.();
   const skipped: { id: string; reason: string }[] = [];
@@ -475,7 +511,7 @@ export async function probeLayers(modelPath: string, opts: ProbeLayersOptions, r
         seed: opts.seed ?? DEFAULTS.seed,
       },
       model: { path: modelPath, sha256: loaded.sha256, layout: layout as unknown as ModelInfo['layout'] },
-      runtime: runtimeInfo({ provider: a.provider }, { provider: rt.provider, deviceId: rt.deviceId, threads: rt.threads }, 'thread'),
+      runtime: runtimeInfo({ provider: a.provider }, { provider: rt.provider, deviceId: rt.deviceId, threads: rt.threads }, 'thread', memory),
       inference: a.inference,
       results,
     },

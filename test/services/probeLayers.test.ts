@@ -170,6 +170,26 @@ describe('attribution engines', () => {
   });
 });
 
+describe('attribution run size', () => {
+  it('attribution runs of one image give the IG of runs of the whole batch (igImages)', async () => {
+    const sv = buildSyntheticVit({ depth: 2, width: 32, ffn: 64, seed: 21 });
+    const layout = locateVit(sv.model);
+    const n = 6;
+    const data = images(n, 17);
+    const labels = Int32Array.from({ length: n }, (_, i) => i % 10);
+    const run = (igImages: number) => analyseLayers(loadedOf(sv.model), layout, batchesOf(data, labels, 3), n, { runtime: RT, folds: 2, igSteps: 3, batch: 3, igEngines: 'shared', igImages });
+    const [a, b] = [await run(1), await run(3)];
+    for (let l = 0; l < 2; l++) {
+      const x = a.results.layers[l]!.neurons;
+      const y = b.results.layers[l]!.neurons;
+      expect(x.igMass!).toBeGreaterThan(0);
+      expect(x.igMass!).toBeCloseTo(y.igMass!, 6);
+      expect(x.igSum!).toBeCloseTo(y.igSum!, 6);
+      expect(x.completenessGap!).toBeCloseTo(y.completenessGap!, 6);
+    }
+  });
+});
+
 describe('linear probe', () => {
   function blobs(n: number, d: number, classes: number, sep: number, seed: number) {
     const r = mulberry32(seed);

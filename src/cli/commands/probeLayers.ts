@@ -3,7 +3,7 @@
 // report.json, layers.csv and layers.svg and prints a summary table.
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import Table from 'cli-table3';
-import { addCommonOptions, addSchemaOption, commonOptionsOf, intArg, runtimeOptionsOf } from '../options.js';
+import { addCommonOptions, addMaxMemoryOption, addSchemaOption, commonOptionsOf, intArg, runtimeOptionsOf } from '../options.js';
 import { addDataOptions, addSkipBadImagesOption, preprocessOverridesOf, type DataFlags } from '../dataOptions.js';
 import { runReportCommand } from '../runReport.js';
 import type { HeadChoice } from '../../vit/types.js';
@@ -61,6 +61,7 @@ interface ProbeFlags extends DataFlags {
   l2: number;
   deadThreshold: number;
   cacheDir?: string;
+  maxMemory?: number;
 }
 
 function parseToken(v: string | undefined): TokenChoice | undefined {
@@ -92,6 +93,7 @@ export function registerProbeLayers(program: Command): void {
     .addOption(new Option('--l2 <lambda>', 'L2 strength of the probes (mean-loss form; 1/n matches scikit-learn C=1)').argParser(nonNegFloat('--l2')).default(DEFAULTS.l2))
     .addOption(new Option('--dead-threshold <x>', 'a neuron is dead when |activation| <= x on every image').argParser(nonNegFloat('--dead-threshold')).default(DEFAULTS.deadThreshold))
     .option('--cache-dir <dir>', 'keep generated gradient graphs here and reuse them across runs');
+  addMaxMemoryOption(cmd, 'images per forward and per attribution run');
   addDataOptions(cmd);
   addSkipBadImagesOption(cmd);
   addCommonOptions(cmd, { batch: DEFAULTS.batch, seed: DEFAULTS.seed });
@@ -124,6 +126,7 @@ export function registerProbeLayers(program: Command): void {
       threads: common.threads,
       preprocess: preprocessOverridesOf(flags),
       ...(flags.skipBadImages ? { skipBadImages: true } : {}),
+      ...(flags.maxMemory !== undefined ? { maxMemory: flags.maxMemory } : {}),
     };
     await runReportCommand({ label: COMMAND, flags: common, render: renderProbeLayers }, (hooks) =>
       runProbeLayers(
@@ -145,6 +148,7 @@ export function registerProbeLayers(program: Command): void {
           preprocess: preprocessOverridesOf(flags),
           runtime: { ...runtimeOptionsOf(common), notice: hooks.notice },
           cacheDir: flags.cacheDir,
+          ...(flags.maxMemory !== undefined ? { maxMemory: flags.maxMemory } : {}),
           out: common.out,
           force: common.force,
           reportOptions,

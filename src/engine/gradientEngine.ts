@@ -604,13 +604,7 @@ export class NeuronGradientEngine extends LayoutRunner implements NeuronGradient
   ): Promise<ForwardResult> {
     this.checkImages(images, batch);
     const tg = this.checkEdits(batch, targets, overrides, scales);
-    if (!this.forwardSession) {
-      this.forwardSession = (async () => {
-        const graph = await cached(keyFor('forward', this.loaded, this.layout, this.r), this.opts.cacheDir, async () => buildForwardGraph(this.loaded.proto, this.layout, this.r));
-        return { session: await this.openAuxiliary(graph.bytes), graph };
-      })();
-    }
-    const { session, graph: g } = await this.forwardSession;
+    const { session, graph: g } = await this.forwardGraph();
     const F = this.ffn;
     let out: Record<string, Float32Array>;
     try {
@@ -630,15 +624,41 @@ export class NeuronGradientEngine extends LayoutRunner implements NeuronGradient
     return { F: out[g.perSample!]!, logits: out[g.logits]!, activations };
   }
 
-  /** The unmodified model: logits and the token rows of the engine's layers (graph created on first use). */
-  async clean(images: Float32Array, batch: number): Promise<CleanResult> {
+  /**
+   * Build and open the clean and forward-only graphs now rather than on first use, so that their
+   * cost counts with the engine's creation (first-image fixed costs) and their sessions are created
+   * before the gradient runs fill their arenas (opening a session on a ViT-B/16-sized model took
+   * ~1.5 GiB while ONNX Runtime parsed and pre-packed). Not with closeIdle.
+   */
+  async openAuxiliaryGraphs(): Promise<void> {
+    if (this.opts.closeIdle) return;
+    await this.cleanGraph();
+    await this.forwardGraph();
+  }
+
+  private forwardGraph(): Promise<{ session: SessionPool; graph: BuiltGraph }> {
+    if (!this.forwardSession) {
+      this.forwardSession = (async () => {
+        const graph = await cached(keyFor('forward', this.loaded, this.layout, this.r), this.opts.cacheDir, async () => buildForwardGraph(this.loaded.proto, this.layout, this.r));
+        return { session: await this.openAuxiliary(graph.bytes), graph };
+      })();
+    }
+    return this.forwardSession;
+  }
+
+  private cleanGraph(): Promise<{ session: SessionPool; graph: BuiltGraph }> {
     if (!this.cleanSession) {
       this.cleanSession = (async () => {
         const graph = await cached(keyFor('clean', this.loaded, this.layout, this.r), this.opts.cacheDir, async () => buildCleanGraph(this.loaded.proto, this.layout, this.r));
         return { session: await this.openAuxiliary(graph.bytes), graph };
       })();
     }
-    const { session, graph } = await this.cleanSession;
+    return this.cleanSession;
+  }
+
+  /** The unmodified model: logits and the token rows of the engine's layers (graph created on first use). */
+  async clean(images: Float32Array, batch: number): Promise<CleanResult> {
+    const { session, graph } = await this.cleanGraph();
     try {
       return await this.runClean(session, graph, images, batch);
     } finally {

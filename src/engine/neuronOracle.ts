@@ -117,6 +117,12 @@ export class OrtNeuronOracle implements NeuronOracle {
       cacheDir: o.cacheDir,
       notice: o.notice,
     });
+    try {
+      await engine.openAuxiliaryGraphs();
+    } catch (e) {
+      await engine.release();
+      throw e;
+    }
     const fb = engine.fixedBatch;
     let max = o.maxSamples ?? mem.maxSamples;
     if (fb !== null) max = Math.max(fb, Math.floor(max / fb) * fb);

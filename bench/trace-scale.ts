@@ -460,7 +460,7 @@ export function allCases(o: { threads: number; mnistLimit: number; vitLimit: num
   const probe = { model: 'vitb' as const, limit: 4, threads: o.threads, steps: STEPS, batch: 16, kind: 'probe' as const, baselines: [] };
   for (const build of ['before', 'after'] as const) cases.push({ ...probe, name: `vitb-probe-${build}`, build });
   cases.push({ ...probe, name: 'vitb-probe-6GB', build: 'after', maxMemory: '6GB' });
-  for (const [model, mm] of [['mnist', '1GB'], ['vitb', '6GB'], ['vitb', '4.5GB'], ['vits', '3GB']] as const) {
+  for (const [model, mm] of [['mnist', '1GB'], ['vitb', '6GB'], ['vitb', '5GB'], ['vits', '3GB']] as const) {
     cases.push({ model, limit: model === 'mnist' ? o.mnistLimit : o.vitLimit, threads: o.threads, steps: STEPS, batch: 16, name: `${model}-default-${mm}`, kind: 'trace', baselines: all4, build: 'after', maxMemory: mm });
   }
   return cases;

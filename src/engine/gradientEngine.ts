@@ -41,12 +41,6 @@ export interface GradientEngineOptions {
    * session). Every batch is split into equal contiguous pieces, one per session.
    */
   sessions?: number;
-  /**
-   * Close the forward-only and clean graphs' sessions after each use (reopened on the next from the
-   * graph kept in memory), so that only the gradient graph's sessions hold weights and arenas
-   * between calls. Same results; costs a session creation per call (memory plans use it).
-   */
-  closeIdle?: boolean;
   /** Folder for encoded graphs, reused across runs (key includes the vitpath version). */
   cacheDir?: string;
   /**
@@ -606,19 +600,11 @@ export class NeuronGradientEngine extends LayoutRunner implements NeuronGradient
     const tg = this.checkEdits(batch, targets, overrides, scales);
     const { session, graph: g } = await this.forwardGraph();
     const F = this.ffn;
-    let out: Record<string, Float32Array>;
-    try {
-      out = await this.runRows(session, batch, this.editFeeds(g, images, tg, overrides, scales), [
-        { name: g.logits, per: this.numClasses },
-        { name: g.perSample!, per: 1 },
-        ...this.r.layers.map((l) => ({ name: g.activations[l]!, per: F })),
-      ]);
-    } finally {
-      if (this.opts.closeIdle) {
-        this.forwardSession = undefined;
-        await session.release();
-      }
-    }
+    const out = await this.runRows(session, batch, this.editFeeds(g, images, tg, overrides, scales), [
+      { name: g.logits, per: this.numClasses },
+      { name: g.perSample!, per: 1 },
+      ...this.r.layers.map((l) => ({ name: g.activations[l]!, per: F })),
+    ]);
     const activations: Record<number, Float32Array> = {};
     for (const l of this.r.layers) activations[l] = out[g.activations[l]!]!;
     return { F: out[g.perSample!]!, logits: out[g.logits]!, activations };
@@ -628,10 +614,9 @@ export class NeuronGradientEngine extends LayoutRunner implements NeuronGradient
    * Build and open the clean and forward-only graphs now rather than on first use, so that their
    * cost counts with the engine's creation (first-image fixed costs) and their sessions are created
    * before the gradient runs fill their arenas (opening a session on a ViT-B/16-sized model took
-   * ~1.5 GiB while ONNX Runtime parsed and pre-packed). Not with closeIdle.
+   * ~1.5 GiB while ONNX Runtime parsed and pre-packed).
    */
   async openAuxiliaryGraphs(): Promise<void> {
-    if (this.opts.closeIdle) return;
     await this.cleanGraph();
     await this.forwardGraph();
   }
@@ -659,14 +644,7 @@ export class NeuronGradientEngine extends LayoutRunner implements NeuronGradient
   /** The unmodified model: logits and the token rows of the engine's layers (graph created on first use). */
   async clean(images: Float32Array, batch: number): Promise<CleanResult> {
     const { session, graph } = await this.cleanGraph();
-    try {
-      return await this.runClean(session, graph, images, batch);
-    } finally {
-      if (this.opts.closeIdle) {
-        this.cleanSession = undefined;
-        await session.release();
-      }
-    }
+    return this.runClean(session, graph, images, batch);
   }
 
   async release(): Promise<void> {

@@ -1,6 +1,5 @@
 // Sizing trace-path's ONNX Runtime work to a memory budget (--max-memory): how many sessions run
-// side by side, how many samples one gradient run takes, and whether the clean and forward-only
-// graphs stay open between uses. Estimates from the layout, calibrated by peak-RSS measurements on
+// side by side and how many samples one gradient run takes. Estimates from the layout, calibrated by peak-RSS measurements on
 // ViT-S/16- and ViT-B/16-sized models (BENCHMARKS.md "trace-path at scale"); they plan, they do
 // not enforce: the process can end up somewhat above or below.
 import * as os from 'node:os';
@@ -65,12 +64,8 @@ export function gradientSampleBytes(s: SizeFacts): number {
 }
 const SAMPLE_FACTOR = 0.87;
 
-/**
- * Node, ONNX Runtime and the report's working data besides the model and the sessions; set so the
- * estimate covers the measured peaks (default plans: ViT-S/16-sized 2,060 MiB, ViT-B/16-sized
- * 6,024 MiB; BENCHMARKS.md "trace-path at scale").
- */
-const BASE_BYTES = 560 * MiB;
+/** Node, ONNX Runtime and the report's working data besides the model and the sessions (fitted, see estimateTrace). */
+const BASE_BYTES = 550 * MiB;
 /** What one session holds per byte of weights (the initializers plus ONNX Runtime's pre-packed MatMul copies). */
 const SESSION_WEIGHT_FACTOR = 2;
 /** The clean and forward-only graphs' arenas, per sample of a gradient run. */
@@ -92,27 +87,25 @@ export interface MemoryPlan {
   threads: number;
   /** Samples per gradient run (all sessions together). */
   maxSamples: number;
-  /** Whether the clean and forward-only graphs' sessions close after each use. */
-  closeIdle: boolean;
   /** Estimated peak resident memory (bytes). */
   estimate: number;
 }
 
 /**
- * Estimated peak: the base, the loaded model and the encoded graphs kept in memory (about four
- * copies of the weights), every open session's weights (the gradient graph's `sessions`, plus one
- * session each for the clean and forward-only graphs, or one of them at a time with closeIdle), a
- * session being created (CREATE_FACTOR copies while ONNX Runtime parses and pre-packs), and the
- * arenas of the gradient runs (and of the forward graphs, per sample).
+ * Estimated peak: the base, plus HELD_FACTOR copies of the weights per open session (the gradient
+ * graph's `sessions` and one each for the clean and forward-only graphs; the factor also covers the
+ * loaded model, the encoded graphs kept in memory and the copies ONNX Runtime makes while it creates
+ * a session and pre-packs), plus the arenas of the gradient runs (and of the forward graphs, per
+ * sample). BASE_BYTES and HELD_FACTOR are fitted to the measured default peaks: ViT-S/16-sized
+ * 2,060 MiB, ViT-B/16-sized 6,024 MiB (BENCHMARKS.md "trace-path at scale").
  */
-export function estimateTrace(s: SizeFacts, weightBytes: number, p: { sessions: number; maxSamples: number; closeIdle: boolean }): number {
+export function estimateTrace(s: SizeFacts, weightBytes: number, p: { sessions: number; maxSamples: number }): number {
   const sample = gradientSampleBytes(s);
-  const held = p.sessions + (p.closeIdle ? 0 : 1); // the auxiliary session being opened is counted in CREATE_FACTOR
   const share = Math.ceil(p.maxSamples / p.sessions);
-  return BASE_BYTES + 4 * weightBytes + held * SESSION_WEIGHT_FACTOR * weightBytes + CREATE_FACTOR * weightBytes + p.sessions * share * sample * (1 + FORWARD_ARENA_FACTOR);
+  return BASE_BYTES + HELD_FACTOR * weightBytes * (p.sessions + 2) + p.sessions * share * sample * (1 + FORWARD_ARENA_FACTOR);
 }
-/** Bytes per byte of weights while a session is created (model bytes, parsed initializers, pre-packed copies). */
-const CREATE_FACTOR = 5;
+/** Bytes per byte of weights and open session (see estimateTrace). */
+const HELD_FACTOR = 3.8;
 
 /** Default budget: 60% of the machine's memory. */
 export function defaultMemoryBudget(total = os.totalmem()): number {
@@ -121,31 +114,28 @@ export function defaultMemoryBudget(total = os.totalmem()): number {
 
 /**
  * The fastest configuration whose estimate fits: the default if it does; else fewer samples per run
- * (no loss on models big enough to need it: their runs are compute-bound), then the clean and
- * forward graphs closed between uses (a session creation per chunk of images), then fewer sessions
+ * (no loss on models big enough to need it: their runs are compute-bound), then fewer sessions
  * (their threads go intra-op). Refuses (exit 1) when one session with one sample does not fit.
+ * (Closing the clean and forward graphs between uses was tried and dropped: reopening them while the
+ * gradient arenas were full raised a ViT-B/16-sized peak from 6,024 to 6,586 MiB.)
  */
 export function planMemory(s: SizeFacts, weightBytes: number, r: MemoryRequest): MemoryPlan {
   const cores = r.sessions * r.threads;
-  const plan = (sessions: number, maxSamples: number, closeIdle: boolean): MemoryPlan => ({
+  const plan = (sessions: number, maxSamples: number): MemoryPlan => ({
     budget: r.budget,
     sessions,
     threads: Math.max(1, Math.floor(cores / sessions)),
     maxSamples,
-    closeIdle,
-    estimate: estimateTrace(s, weightBytes, { sessions, maxSamples, closeIdle }),
+    estimate: estimateTrace(s, weightBytes, { sessions, maxSamples }),
   });
-  for (const closeIdle of [false, true]) {
-    for (let k = r.sessions; k >= 1; k--) {
-      if (k < r.sessions && !closeIdle) break; // close idle graphs before giving up sessions
-      for (let q = Math.max(k, r.maxSamples); ; q = Math.max(k, Math.ceil(q / 2))) {
-        const p = plan(k, q, closeIdle);
-        if (p.estimate <= r.budget) return p;
-        if (q === k) break;
-      }
+  for (let k = r.sessions; k >= 1; k--) {
+    for (let q = Math.max(k, r.maxSamples); ; q = Math.max(k, Math.ceil(q / 2))) {
+      const p = plan(k, q);
+      if (p.estimate <= r.budget) return p;
+      if (q === k) break;
     }
   }
-  const least = plan(1, 1, true);
+  const least = plan(1, 1);
   throw usageError(
     `--max-memory ${formatBytes(r.budget)} is too small for this model: tracing it needs about ${formatBytes(least.estimate)} (one session, one sample per run; weights ${formatBytes(weightBytes)}). Raise --max-memory.`,
   );

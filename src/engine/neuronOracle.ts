@@ -36,7 +36,7 @@ export interface OracleOptions {
   /** Samples per ONNX Runtime run; default from the model size (defaultMaxSamples), then the memory plan. */
   maxSamples?: number;
   /**
-   * Memory budget in bytes (--max-memory): sessions, samples per run and idle graphs sized so the
+   * Memory budget in bytes (--max-memory): sessions and samples per run sized so the
    * estimated peak fits, or a usage error when nothing does. Without it the default budget (60% of
    * the machine's memory) is planned for, and a model too big even for that runs at the smallest plan.
    */
@@ -59,7 +59,7 @@ export function defaultMaxSamples(layout: ViTLayout, sessions = 1): number {
 }
 
 /**
- * Sessions, threads, samples per run and idle-graph closing for a budget: --max-memory (a usage
+ * Sessions, threads and samples per run for a budget: --max-memory (a usage
  * error when even the smallest plan's estimate exceeds it), or the default budget, where a model
  * too big for it gets the smallest plan and a notice rather than a refusal.
  */
@@ -69,13 +69,13 @@ export function memoryPlanFor(loaded: Pick<LoadedModel, 'proto'>, layout: ViTLay
   const weights = weightBytes(loaded.proto);
   if (o.maxMemory !== undefined) {
     const p = planMemory(facts, weights, request);
-    o.notice?.(`vitpath: memory plan for --max-memory ${formatBytes(p.budget)}: ${p.sessions} session${p.sessions === 1 ? '' : 's'} x ${p.threads} thread${p.threads === 1 ? '' : 's'}, ${p.maxSamples} sample${p.maxSamples === 1 ? '' : 's'} per run${p.closeIdle ? ', clean/forward graphs closed between uses' : ''}; estimated peak ${formatBytes(p.estimate)}.`);
+    o.notice?.(`vitpath: memory plan for --max-memory ${formatBytes(p.budget)}: ${p.sessions} session${p.sessions === 1 ? '' : 's'} x ${p.threads} thread${p.threads === 1 ? '' : 's'}, ${p.maxSamples} sample${p.maxSamples === 1 ? '' : 's'} per run; estimated peak ${formatBytes(p.estimate)}.`);
     return p;
   }
   try {
     return planMemory(facts, weights, request);
   } catch {
-    const p = { budget: request.budget, sessions: 1, threads: par.sessions * par.threads, maxSamples: 1, closeIdle: true };
+    const p = { budget: request.budget, sessions: 1, threads: par.sessions * par.threads, maxSamples: 1 };
     const estimate = estimateTrace(facts, weights, p);
     o.notice?.(`vitpath: this model needs about ${formatBytes(estimate)} even with one session and one sample per run, more than the default budget ${formatBytes(request.budget)} (60% of memory); running that way. Set --max-memory to plan for another budget.`);
     return { ...p, estimate };
@@ -113,7 +113,6 @@ export class OrtNeuronOracle implements NeuronOracle {
       deviceId: o.deviceId,
       sessions: mem.sessions,
       threads: mem.threads,
-      closeIdle: mem.closeIdle,
       cacheDir: o.cacheDir,
       notice: o.notice,
     });
@@ -127,12 +126,12 @@ export class OrtNeuronOracle implements NeuronOracle {
     let max = o.maxSamples ?? mem.maxSamples;
     if (fb !== null) max = Math.max(fb, Math.floor(max / fb) * fb);
     const oracle = new OrtNeuronOracle(engine, layout, max);
-    oracle.memory = { budget: mem.budget, estimate: Math.round(mem.estimate), sessions: engine.sessions, threads: mem.threads, samplesPerRun: max, closeIdle: mem.closeIdle };
+    oracle.memory = { budget: mem.budget, estimate: Math.round(mem.estimate), sessions: engine.sessions, threads: mem.threads, samplesPerRun: max };
     return oracle;
   }
 
   /** The memory plan the oracle runs under (recorded in reports' runtime.memory). */
-  memory?: { budget: number; estimate: number; sessions: number; threads: number; samplesPerRun: number; closeIdle: boolean };
+  memory?: { budget: number; estimate: number; sessions: number; threads: number; samplesPerRun: number };
 
   get provider(): ExecutionProvider {
     return this.engine.provider;

@@ -115,7 +115,6 @@ export const runtimeInfoSchema = z.object({
       sessions: nonNegInt.describe('ONNX Runtime sessions run side by side for the gradient graph.'),
       threads: nonNegInt.describe('Intra-op threads per session.'),
       samplesPerRun: nonNegInt.describe('Samples per gradient run (all sessions together).'),
-      closeIdle: z.boolean().describe('Whether the clean and forward-only graphs were closed between uses to save memory.'),
     })
     .optional()
     .describe('The memory plan of commands that size their work to a budget (trace-path).'),

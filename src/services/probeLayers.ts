@@ -460,7 +460,7 @@ export async function probeLayers(modelPath: string, opts: ProbeLayersOptions, r
     run.notice(`${COMMAND}: memory plan for --max-memory ${formatBytes(p.budget)}: ${p.batch} image${p.batch === 1 ? '' : 's'} per forward run, ${p.igImages} per attribution run; estimated peak ${formatBytes(p.estimate)}.`);
     batch = p.batch;
     opts = { ...opts, batch, igImages: p.igImages };
-    memory = { budget: p.budget, estimate: Math.round(p.estimate), sessions: 1, threads: opts.runtime?.threads ?? 0, samplesPerRun: p.igImages, closeIdle: false };
+    memory = { budget: p.budget, estimate: Math.round(p.estimate), sessions: 1, threads: opts.runtime?.threads ?? 0, samplesPerRun: p.igImages };
   }
   const { folds } = checkOptions(layout, count, opts);
   opts.beforeRun?.();

@@ -21,7 +21,7 @@ describe('--max-memory', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/memory plan for --max-memory 1\.9 GiB: 2 sessions x 1 thread, \d+ samples? per run; estimated peak \d+ MiB/);
     const report = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8'));
-    expect(report.runtime.memory).toMatchObject({ budget: 2e9, sessions: 2, threads: 1, closeIdle: false });
+    expect(report.runtime.memory).toMatchObject({ budget: 2e9, sessions: 2, threads: 1 });
     expect(report.runtime.memory.estimate).toBeLessThan(2e9);
     expect(report.options.maxMemory).toBe(2e9);
   }, 120_000);

@@ -483,8 +483,7 @@ export class CleanNeuronEngine extends LayoutRunner {
 export type ForwardResult = Omit<GradientResult, 'grads'>;
 
 export class NeuronGradientEngine extends LayoutRunner implements NeuronGradientSource {
-  private cleanSession?: Promise<{ session: SessionPool; graph: BuiltGraph }>;
-  private forwardSession?: Promise<{ session: SessionPool; graph: BuiltGraph }>;
+  private readonly aux = new Map<'clean' | 'forward', Promise<{ session: SessionPool; graph: BuiltGraph }>>();
   /** Build time and where the gradient graph came from. */
   readonly timings: { graphMs: number; sessionMs: number; source: BuiltGraph['source'] };
 
@@ -598,7 +597,7 @@ export class NeuronGradientEngine extends LayoutRunner implements NeuronGradient
   ): Promise<ForwardResult> {
     this.checkImages(images, batch);
     const tg = this.checkEdits(batch, targets, overrides, scales);
-    const { session, graph: g } = await this.forwardGraph();
+    const { session, graph: g } = await this.auxGraph('forward');
     const F = this.ffn;
     const out = await this.runRows(session, batch, this.editFeeds(g, images, tg, overrides, scales), [
       { name: g.logits, per: this.numClasses },
@@ -617,40 +616,33 @@ export class NeuronGradientEngine extends LayoutRunner implements NeuronGradient
    * ~1.5 GiB while ONNX Runtime parsed and pre-packed).
    */
   async openAuxiliaryGraphs(): Promise<void> {
-    await this.cleanGraph();
-    await this.forwardGraph();
+    await this.auxGraph('clean');
+    await this.auxGraph('forward');
   }
 
-  private forwardGraph(): Promise<{ session: SessionPool; graph: BuiltGraph }> {
-    if (!this.forwardSession) {
-      this.forwardSession = (async () => {
-        const graph = await cached(keyFor('forward', this.loaded, this.layout, this.r), this.opts.cacheDir, async () => buildForwardGraph(this.loaded.proto, this.layout, this.r));
+  /** The clean or forward-only graph and its session, built and opened once (on first use or by openAuxiliaryGraphs). */
+  private auxGraph(kind: 'clean' | 'forward'): Promise<{ session: SessionPool; graph: BuiltGraph }> {
+    let got = this.aux.get(kind);
+    if (!got) {
+      const build = kind === 'clean' ? buildCleanGraph : buildForwardGraph;
+      got = (async () => {
+        const graph = await cached(keyFor(kind, this.loaded, this.layout, this.r), this.opts.cacheDir, async () => build(this.loaded.proto, this.layout, this.r));
         return { session: await this.openAuxiliary(graph.bytes), graph };
       })();
+      this.aux.set(kind, got);
     }
-    return this.forwardSession;
-  }
-
-  private cleanGraph(): Promise<{ session: SessionPool; graph: BuiltGraph }> {
-    if (!this.cleanSession) {
-      this.cleanSession = (async () => {
-        const graph = await cached(keyFor('clean', this.loaded, this.layout, this.r), this.opts.cacheDir, async () => buildCleanGraph(this.loaded.proto, this.layout, this.r));
-        return { session: await this.openAuxiliary(graph.bytes), graph };
-      })();
-    }
-    return this.cleanSession;
+    return got;
   }
 
   /** The unmodified model: logits and the token rows of the engine's layers (graph created on first use). */
   async clean(images: Float32Array, batch: number): Promise<CleanResult> {
-    const { session, graph } = await this.cleanGraph();
+    const { session, graph } = await this.auxGraph('clean');
     return this.runClean(session, graph, images, batch);
   }
 
   async release(): Promise<void> {
     await this.session.release();
-    if (this.cleanSession) await (await this.cleanSession).session.release();
-    if (this.forwardSession) await (await this.forwardSession).session.release();
+    for (const got of this.aux.values()) await (await got).session.release();
   }
 }
 

@@ -70,9 +70,9 @@ export function addLimitOption(cmd: Command, what = 'images'): Command {
 
 /** --schema: print the JSON Schema of the command's report and exit (see report/schema.ts). */
 /** --max-memory SIZE (trace-path, probe-layers): plan sessions and run sizes for a memory budget. */
-export function addMaxMemoryOption(cmd: Command, what: string): Command {
+export function addMaxMemoryOption(cmd: Command, what: string, dflt: string): Command {
   return cmd.addOption(
-    new Option('--max-memory <size>', `memory budget, e.g. 6GB, 6GiB or 6000MB: ${what} sized so the estimated peak fits, exit 1 when nothing does (default: 60% of the machine's memory)`).argParser((v: string) => {
+    new Option('--max-memory <size>', `memory budget, e.g. 6GB, 6GiB or 6000MB: ${what} sized so the estimated peak fits, exit 1 when nothing does (default: ${dflt})`).argParser((v: string) => {
       try {
         return parseMemorySize(v);
       } catch (e) {

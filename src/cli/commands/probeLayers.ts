@@ -93,7 +93,7 @@ export function registerProbeLayers(program: Command): void {
     .addOption(new Option('--l2 <lambda>', 'L2 strength of the probes (mean-loss form; 1/n matches scikit-learn C=1)').argParser(nonNegFloat('--l2')).default(DEFAULTS.l2))
     .addOption(new Option('--dead-threshold <x>', 'a neuron is dead when |activation| <= x on every image').argParser(nonNegFloat('--dead-threshold')).default(DEFAULTS.deadThreshold))
     .option('--cache-dir <dir>', 'keep generated gradient graphs here and reuse them across runs');
-  addMaxMemoryOption(cmd, 'images per forward and per attribution run');
+  addMaxMemoryOption(cmd, 'images per forward and per attribution run', 'none: --batch images per forward run, attribution runs of one image on ViT-S/16-sized models and larger');
   addDataOptions(cmd);
   addSkipBadImagesOption(cmd);
   addCommonOptions(cmd, { batch: DEFAULTS.batch, seed: DEFAULTS.seed });

@@ -65,8 +65,9 @@ CPU use: --threads N runs N single-threaded ONNX Runtime sessions in worker thre
 Memory: every gradient session holds the weights (about twice their size) and each sample of a run
   its activations (about 100 MB on ViT-S/16, 200 MB on ViT-B/16), so big models run one sample per
   session. --max-memory 6GB plans for a budget: fewer samples per run, then fewer sessions
-  (their threads go intra-op), until the estimated peak fits; the plan is printed and kept in report.json (runtime.memory). It is an estimate, not a
-  limit: ask a scheduler for ~20% more. Default budget: 60% of the machine's memory.
+  (their threads go intra-op), until the estimated peak fits; the plan is printed and kept in
+  report.json (runtime.memory). It is an estimate, not a limit: ask a scheduler for ~20% more.
+  Default budget: 60% of the machine's memory.
 
 Examples:
   vitpath demo                                            the built-in digits model and images
@@ -183,7 +184,7 @@ export function registerTracePath(program: Command): void {
     .addOption(new Option('--shard-count <N>', 'with --shard auto in a Kubernetes Indexed Job: the number of shards (the Job\'s completions)').argParser(intArg('--shard-count', 1)))
     .option('--resume', 'continue an interrupted run in --out from its progress.jsonl', false)
     .option('--cache-dir <dir>', 'keep generated gradient graphs here and reuse them across runs');
-  addMaxMemoryOption(cmd, 'sessions and samples per run');
+  addMaxMemoryOption(cmd, 'sessions and samples per run', "60% of the machine's memory");
   addDataOptions(cmd);
   addSkipBadImagesOption(cmd);
   addCommonOptions(cmd, { batch: 16 });

@@ -497,13 +497,13 @@ export function markdown(r: Results): string {
   if (r.peak) lines.push(`ONNX Runtime fp32 MatMul 1024³, 1 thread, fastest of 5 × 5 runs: **${n(r.peak.gflopPerSecond, 1)} GFLOP/s** (${n(r.peak.msPerRun, 1)} ms/run; load ${load(r.peak.loadBefore)} → ${load(r.peak.loadAverage)}).`, '');
   if (r.traces.length) {
     lines.push(
-      '| case | build | images | imgs/s | loop s/img | net s/img | samples/img (grad + fwd) | fwd-eq/img counted / measured | nominal GFLOP/s | % of MatMul peak | wall s | CPU s | peak RSS MiB | fixed s (model / build / in loop) | load before → after |',
+      '| case | build | images | imgs/s | loop s/img | net s/img | samples/img (grad + fwd) | fwd-eq/img counted / measured | nominal GFLOP/s | % of MatMul peak × cores | wall s | CPU s | peak RSS MiB | fixed s (model / build / in loop) | load before → after |',
       '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     );
     for (const t of r.traces) {
       const inLoop = t.fixed.inLoopMs === null ? '–' : n(t.fixed.inLoopMs / 1000) + (t.fixed.inLoopSource === 'fixed-case' ? '*' : '');
       lines.push(
-        `| ${t.name} | ${t.build} | ${t.images} | ${n(t.imagesPerSecond, 3)} | ${n(t.loopSecondsPerImage, 3)} | ${n(t.netSecondsPerImage, 3)} | ${n(t.cost.gradSamples, 0)} + ${n(t.cost.forwardSamples, 0)} | ${n(t.cost.forwardPassEquivalents, 0)} / ${measured(t)} | ${n(t.nominalGflopPerSecond, 1)} | ${peak ? n((100 * t.nominalGflopPerSecond) / peak, 0) + '%' : '–'} | ${n(t.wallSeconds, 1)} | ${n(t.cpuSeconds, 1)} | ${n(t.peakRssMiB, 0)} | ${n(t.fixed.modelMs / 1000)} / ${n(t.fixed.buildMs / 1000)} / ${inLoop} | ${load(t.loadBefore)} → ${load(t.loadAverage)} |`,
+        `| ${t.name} | ${t.build} | ${t.images} | ${n(t.imagesPerSecond, 3)} | ${n(t.loopSecondsPerImage, 3)} | ${n(t.netSecondsPerImage, 3)} | ${n(t.cost.gradSamples, 0)} + ${n(t.cost.forwardSamples, 0)} | ${n(t.cost.forwardPassEquivalents, 0)} / ${measured(t)} | ${n(t.nominalGflopPerSecond, 1)} | ${peak ? n((100 * t.nominalGflopPerSecond) / (peak * (t.threads > 0 ? t.threads : os.availableParallelism())), 0) + '%' : '–'} | ${n(t.wallSeconds, 1)} | ${n(t.cpuSeconds, 1)} | ${n(t.peakRssMiB, 0)} | ${n(t.fixed.modelMs / 1000)} / ${n(t.fixed.buildMs / 1000)} / ${inLoop} | ${load(t.loadBefore)} → ${load(t.loadAverage)} |`,
       );
     }
     lines.push(

@@ -78,10 +78,14 @@ function imagesPath(c: CaseSpec): string {
   return c.model === 'mnist' ? MNIST_IMAGES : IMAGENET;
 }
 
-/** Images/s of the unmodified model on the first `n` images, batch 16, same session plan as trace-path. */
-async function forwardRate(loaded: LoadedModel, c: CaseSpec, input: Float32Array, n: number, dims: number[]): Promise<number> {
+/**
+ * Images/s of plain inference of the unmodified model on `n` images, batch 16, with the CPU session
+ * plan trace-path uses for `threads` (one warm-up pass, then `reps` timed passes). Shared with
+ * bench/trace-scale.ts.
+ */
+export async function forwardImagesPerSecond(loaded: LoadedModel, threads: number, input: Float32Array, n: number, dims: number[], reps: number): Promise<number> {
   const layout = locateVit(loaded.proto);
-  const plan = parallelPlan(c.threads);
+  const plan = parallelPlan(threads);
   const pool = await SessionPool.open(encodeModel(loaded.proto), { provider: 'cpu', threads: plan.threads, sessions: plan.sessions });
   const per = input.length / n;
   const B = Math.min(16, n);
@@ -96,12 +100,16 @@ async function forwardRate(loaded: LoadedModel, c: CaseSpec, input: Float32Array
     }
   };
   await once(); // warm-up
-  const reps = c.model === 'mnist' ? 5 : 2;
   const t = performance.now();
   for (let r = 0; r < reps; r++) await once();
   const sec = (performance.now() - t) / 1000;
   await pool.release();
   return (reps * n) / sec;
+}
+
+/** Images/s of the unmodified model on the first `n` images, batch 16, same session plan as trace-path. */
+function forwardRate(loaded: LoadedModel, c: CaseSpec, input: Float32Array, n: number, dims: number[]): Promise<number> {
+  return forwardImagesPerSecond(loaded, c.threads, input, n, dims, c.model === 'mnist' ? 5 : 2);
 }
 
 async function runCase(c: CaseSpec): Promise<CaseResult> {

@@ -37,7 +37,7 @@ import { quadrature, type QuadratureRule } from '../src/analysis/quadrature.js';
 import { discoverImages } from '../src/data/sources.js';
 import { inferPreprocess } from '../src/data/preprocess.js';
 import { loadBatch } from '../src/data/dataset.js';
-import { SessionPool, splitRows } from '../src/runtime/sessionPool.js';
+import { forwardImagesPerSecond } from './trace-path.js';
 import { createSession } from '../src/runtime/session.js';
 import { GraphBuilder, makeGraph, makeModel, tensorValueInfo } from '../src/onnx/builder.js';
 import { DataType } from '../src/onnx/proto.js';
@@ -320,27 +320,8 @@ async function runForward(c: VitpathCase): Promise<{ name: string; model: string
   const items = discoverImages(imagesFor(c.model)).items.slice(0, Math.max(c.limit, 2));
   const input = await loadBatch(items, inferPreprocess(layout.inputDims, {}));
   const n = items.length;
-  const plan = parallelPlan(c.threads);
-  const pool = await SessionPool.open(encodeModel(loaded.proto), { provider: 'cpu', threads: plan.threads, sessions: plan.sessions });
-  const per = input.length / n;
-  const B = Math.min(16, n);
-  const once = async () => {
-    for (let s = 0; s < n; s += B) {
-      const m = Math.min(B, n - s);
-      const pieces = splitRows(m, pool.size);
-      await pool.runAll(pieces.length, (j) => {
-        const [a, k] = pieces[j]!;
-        return { feeds: { [layout.input]: { data: input.slice((s + a) * per, (s + a + k) * per), dims: [k, f.channels, f.imageSize[0], f.imageSize[1]] } }, outputs: [layout.logits] };
-      });
-    }
-  };
-  await once();
-  const reps = c.model === 'mnist' ? 10 : 3;
-  const t = performance.now();
-  for (let r = 0; r < reps; r++) await once();
-  const sec = (performance.now() - t) / 1000;
-  await pool.release();
-  return { name: c.name, model: LABEL[c.model], images: n, forwardImagesPerSecond: (reps * n) / sec, loadAverage: os.loadavg() };
+  const rate = await forwardImagesPerSecond(loaded, c.threads, input, n, [f.channels, f.imageSize[0], f.imageSize[1]], c.model === 'mnist' ? 10 : 3);
+  return { name: c.name, model: LABEL[c.model], images: n, forwardImagesPerSecond: rate, loadAverage: os.loadavg() };
 }
 
 export interface FixedResult {

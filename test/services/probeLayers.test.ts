@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { scoreLogits } from '../../src/analysis/classify.js';
-import { analyseLayers, labelledSource, type ImageBatch } from '../../src/services/probeLayers.js';
+import { analyseLayers, labelledSource, type AnalyseResult, type ImageBatch } from '../../src/services/probeLayers.js';
 import { majorityChance, probeFeatures, tokenRows } from '../../src/services/probeMetrics.js';
 import { layersCsvRows, layersChartSvg } from '../../src/services/probeFiles.js';
 import { encodeModel, type LoadedModel } from '../../src/onnx/model.js';
@@ -159,16 +159,21 @@ describe('attribution engines', () => {
     const run = (igEngines: 'per-layer' | 'shared') =>
       analyseLayers(loadedOf(sv.model), layout, batchesOf(data, labels, 3), n, { runtime: RT, folds: 2, igSteps: 3, batch: 3, igEngines });
     const [a, b] = await Promise.all([run('per-layer'), run('shared')]);
-    for (let l = 0; l < 3; l++) {
-      const x = a.results.layers[l]!.neurons;
-      const y = b.results.layers[l]!.neurons;
-      expect(x.igMass!).toBeGreaterThan(0);
-      expect(x.igMass!).toBeCloseTo(y.igMass!, 6);
-      expect(x.igSum!).toBeCloseTo(y.igSum!, 6);
-      expect(x.completenessGap!).toBeCloseTo(y.completenessGap!, 6);
-    }
+    expectSameIg(a, b, 3);
   });
 });
+
+/** The attribution figures of two analyses agree layer by layer (and are not all zero). */
+function expectSameIg(a: AnalyseResult, b: AnalyseResult, layers: number): void {
+  for (let l = 0; l < layers; l++) {
+    const x = a.results.layers[l]!.neurons;
+    const y = b.results.layers[l]!.neurons;
+    expect(x.igMass!).toBeGreaterThan(0);
+    expect(x.igMass!).toBeCloseTo(y.igMass!, 6);
+    expect(x.igSum!).toBeCloseTo(y.igSum!, 6);
+    expect(x.completenessGap!).toBeCloseTo(y.completenessGap!, 6);
+  }
+}
 
 describe('attribution run size', () => {
   it('attribution runs of one image give the IG of runs of the whole batch (igImages)', async () => {
@@ -178,15 +183,7 @@ describe('attribution run size', () => {
     const data = images(n, 17);
     const labels = Int32Array.from({ length: n }, (_, i) => i % 10);
     const run = (igImages: number) => analyseLayers(loadedOf(sv.model), layout, batchesOf(data, labels, 3), n, { runtime: RT, folds: 2, igSteps: 3, batch: 3, igEngines: 'shared', igImages });
-    const [a, b] = [await run(1), await run(3)];
-    for (let l = 0; l < 2; l++) {
-      const x = a.results.layers[l]!.neurons;
-      const y = b.results.layers[l]!.neurons;
-      expect(x.igMass!).toBeGreaterThan(0);
-      expect(x.igMass!).toBeCloseTo(y.igMass!, 6);
-      expect(x.igSum!).toBeCloseTo(y.igSum!, 6);
-      expect(x.completenessGap!).toBeCloseTo(y.completenessGap!, 6);
-    }
+    expectSameIg(await run(1), await run(3), 2);
   });
 });
 

@@ -30,11 +30,12 @@ import { encodeModel } from '../src/onnx/model.js';
 import { clearGraphCache } from '../src/engine/gradientEngine.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, here.includes('dist-tools') ? '../..' : '..');
+/** The project root and the ../shared material the trace benches read (bench/trace-scale.ts too). */
+export const repo = path.resolve(here, here.includes('dist-tools') ? '../..' : '..');
 const SHARED = path.resolve(repo, '../shared');
-const MNIST_MODEL = path.join(SHARED, 'models/vit-mnist.onnx');
-const MNIST_IMAGES = path.join(SHARED, 'data/mnist/t10k-images-idx3-ubyte.gz');
-const IMAGENET = path.join(SHARED, 'data/imagenet-sample');
+export const MNIST_MODEL = path.join(SHARED, 'models/vit-mnist.onnx');
+export const MNIST_IMAGES = path.join(SHARED, 'data/mnist/t10k-images-idx3-ubyte.gz');
+export const IMAGENET = path.join(SHARED, 'data/imagenet-sample');
 
 interface CaseSpec {
   name: string;

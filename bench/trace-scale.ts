@@ -37,17 +37,11 @@ import { quadrature, type QuadratureRule } from '../src/analysis/quadrature.js';
 import { discoverImages } from '../src/data/sources.js';
 import { inferPreprocess } from '../src/data/preprocess.js';
 import { loadBatch } from '../src/data/dataset.js';
-import { forwardImagesPerSecond } from './trace-path.js';
+import { IMAGENET, MNIST_IMAGES, MNIST_MODEL, forwardImagesPerSecond, repo } from './trace-path.js';
 import { createSession } from '../src/runtime/session.js';
 import { GraphBuilder, makeGraph, makeModel, tensorValueInfo } from '../src/onnx/builder.js';
 import { DataType } from '../src/onnx/proto.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, here.includes('dist-tools') ? '../..' : '..');
-const SHARED = path.resolve(repo, '../shared');
-const MNIST_MODEL = path.join(SHARED, 'models/vit-mnist.onnx');
-const MNIST_IMAGES = path.join(SHARED, 'data/mnist/t10k-images-idx3-ubyte.gz');
-const IMAGENET = path.join(SHARED, 'data/imagenet-sample');
 const PYTHON = '/usr/bin/python3';
 const STEPS = 20;
 

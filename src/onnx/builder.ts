@@ -127,6 +127,8 @@ export class UsedNames {
 export class GraphBuilder {
   readonly nodes: NodeProto[] = [];
   readonly initializers: TensorProto[] = [];
+  /** Outputs of padZeros: the padded tensor and its pads (ONNX order: begins, then ends). */
+  readonly zeroPads = new Map<string, { x: string; pads: number[] }>();
   private counter = 0;
   private readonly taken: UsedNames;
 
@@ -220,7 +222,9 @@ export class GraphBuilder {
   }
   /** Constant-pad with zeros; `pads` = [begin_0..begin_n, end_0..end_n]. */
   padZeros(x: string, pads: number[]): string {
-    return this.opset >= 11 ? this.op('Pad', [x, this.constI64(pads)], { mode: 'constant' }) : this.op('Pad', [x], { pads, mode: 'constant', value: { float: 0 } });
+    const out = this.opset >= 11 ? this.op('Pad', [x, this.constI64(pads)], { mode: 'constant' }) : this.op('Pad', [x], { pads, mode: 'constant', value: { float: 0 } });
+    this.zeroPads.set(out, { x, pads: [...pads] });
+    return out;
   }
   /** Split into parts of the given sizes along axis. */
   split(x: string, axis: number, sizes: number[]): string[] {

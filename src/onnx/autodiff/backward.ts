@@ -70,11 +70,37 @@ export function buildGradientGraph(model: ModelProto, spec: GradientSpec): Gradi
     if (!l) contributions.set(name, (l = []));
     l.push(g);
   };
+  const joinedPads = new Set<string>();
+  /**
+   * Contributions that are zero-pads of disjoint pieces tiling one axis of `name` (the gradients of
+   * the q/k/v picks, or of slices, of one tensor): one Concat of the pieces instead of a Sum of
+   * full-size pads. Undefined when they do not tile it.
+   */
+  const tiled = (name: string, l: string[]): string | undefined => {
+    const ps = l.map((t) => b.zeroPads.get(t));
+    if (ps.some((p) => !p)) return undefined;
+    const rank = ps[0]!.pads.length / 2;
+    const axes = new Set<number>();
+    for (const p of ps) for (let a = 0; a < rank; a++) if (p!.pads[a] !== 0 || p!.pads[rank + a] !== 0) axes.add(a);
+    if (axes.size !== 1 || ps.some((p) => p!.pads.length !== 2 * rank)) return undefined;
+    const axis = [...axes][0]!;
+    const n = factsOf(name).dims[axis];
+    if (n === null || n === undefined || factsOf(name).dims.length !== rank) return undefined;
+    const pieces = ps.map((p, i) => ({ x: p!.x, begin: p!.pads[axis]!, end: n - p!.pads[rank + axis]!, t: l[i]! })).sort((a, c) => a.begin - c.begin);
+    let at = 0;
+    for (const p of pieces) {
+      if (p.begin !== at || p.end <= p.begin) return undefined;
+      at = p.end;
+    }
+    if (at !== n) return undefined;
+    for (const p of pieces) joinedPads.add(p.t);
+    return b.op('Concat', pieces.map((p) => p.x), { axis });
+  };
   const gradOf = (name: string): string | undefined => {
     const l = contributions.get(name);
     if (!l || l.length === 0) return undefined;
     if (l.length === 1) return l[0];
-    const s = b.op('Sum', l);
+    const s = tiled(name, l) ?? b.op('Sum', l);
     contributions.set(name, [s]);
     return s;
   };
@@ -119,6 +145,14 @@ export function buildGradientGraph(model: ModelProto, spec: GradientSpec): Gradi
     gradOutputs[w] = out;
   }
 
+  // Pads replaced by a Concat are read by nothing now: leave them (and their pads constants) out.
+  const read = new Set<string>([...b.nodes.flatMap((n) => n.input), ...Object.values(gradOutputs)]);
+  const dropped = b.nodes.filter((n) => n.opType === 'Pad' && n.output.some((o) => joinedPads.has(o)) && !n.output.some((o) => read.has(o)));
+  const dropNodes = new Set(dropped);
+  const stillRead = new Set(b.nodes.filter((n) => !dropNodes.has(n)).flatMap((n) => n.input));
+  const deadInits = new Set(dropped.flatMap((n) => n.input.slice(1)).filter((i) => i && !stillRead.has(i)));
+  for (let i = b.nodes.length - 1; i >= 0; i--) if (dropNodes.has(b.nodes[i]!)) b.nodes.splice(i, 1);
+  for (let i = b.initializers.length - 1; i >= 0; i--) if (deadInits.has(b.initializers[i]!.name)) b.initializers.splice(i, 1);
   ed.append(b.nodes);
   if (spec.keepOutputs === false) ed.setOutputs([]);
   ed.addOutputs(Object.values(gradOutputs).map((o) => namedValueInfo(o)));

@@ -50,14 +50,15 @@ registerRule('Gather', (ctx) => {
   const r = idxConst ? idxConst.dims.length : ctx.facts(indices).dims.length;
   let g = ctx.gy[0]!;
 
-  if (idxConst && r === 0) {
-    // Scalar index: the gradient is gy with the axis put back, zero elsewhere along it.
+  if (idxConst && (r === 0 || (r === 1 && idxConst.dims[0] === 1))) {
+    // One index (a scalar, or a single-element list such as the class-token row [0]): the gradient
+    // is gy with the axis put back (a scalar index removed it), zero elsewhere along it.
     const raw = toNumbers(idxConst)[0]!;
     const idx = raw < 0 ? raw + n : raw;
     const pads = new Array<number>(2 * rank).fill(0);
     pads[axis] = idx;
     pads[rank + axis] = n - 1 - idx;
-    return [b.padZeros(b.unsqueeze(g, [axis]), pads), undefined];
+    return [b.padZeros(r === 0 ? b.unsqueeze(g, [axis]) : g, pads), undefined];
   }
 
   // Bring the index axes of gy (axis .. axis+r-1) to the end, flattened into one of size K.

@@ -41,6 +41,27 @@ export interface EditResult {
   rows?: Float32Array[];
 }
 
+/** Samples that each edit one layer's row alone (see NeuronOracle.evaluateLayerAlone). */
+export interface LayerAloneQuery {
+  /** The distinct images, [images, inputSize]. */
+  input: Float32Array;
+  images: number;
+  /** Target class per image. */
+  target: Int32Array;
+  /**
+   * One group per layer (index into `layers`, at most one group each): per sample its image and
+   * its edited row R = row ⊙ scale + offset at that layer ([S, ffn] each); every other layer untouched.
+   */
+  groups: { layer: number; image: Int32Array; scale: Float32Array; offset: Float32Array }[];
+}
+
+export interface LayerAloneResult {
+  /** Per group dF/dR at its layer, [S, ffn]. */
+  grads: Float32Array[];
+  /** Per group the objective per sample, [S]. */
+  F: Float32Array[];
+}
+
 export interface NeuronOracle {
   /** Layer indices (model block numbers) this oracle can edit, ascending. */
   readonly layers: number[];
@@ -50,4 +71,9 @@ export interface NeuronOracle {
   readonly inputSize: number;
   clean(input: Float32Array, n: number): Promise<CleanPass>;
   evaluate(q: EditQuery): Promise<EditResult>;
+  /**
+   * Optional: the same numbers as evaluate() with those edits, computed from the images' clean
+   * states at each group's layer (nothing below it runs per sample, the backward stops at its row).
+   */
+  evaluateLayerAlone?(q: LayerAloneQuery): Promise<LayerAloneResult>;
 }

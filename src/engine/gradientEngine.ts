@@ -6,15 +6,17 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import type { LoadedModel } from '../onnx/model.js';
 import { encodeModel } from '../onnx/model.js';
-import type { ModelProto } from '../onnx/proto.js';
+import type { ModelProto, NodeProto } from '../onnx/proto.js';
+import { Graph } from '../onnx/graph.js';
 import type { ViTLayout } from '../vit/types.js';
 import { interveneNeurons, exposeNeuronRows, type InterventionMode } from '../onnx/rewrite/intervene.js';
 import { checkLayers, defaultToken, resolveToken, batchDim, type TokenChoice } from '../vit/tokens.js';
 import { selectOutputs } from '../onnx/rewrite/expose.js';
 import { shareImageRows } from '../onnx/rewrite/imageRows.js';
 import { sliceLastBlockRow } from '../onnx/rewrite/lastRow.js';
+import { joinStates, pinReshapes } from '../onnx/rewrite/joinStates.js';
 import { appendObjective, type ObjectiveKind } from '../onnx/autodiff/objective.js';
-import { buildGradientGraph } from '../onnx/autodiff/backward.js';
+import { buildGradientGraph, type GradientGraph } from '../onnx/autodiff/backward.js';
 import { probeFacts } from '../runtime/probe.js';
 import type { ExecutionProvider, Feed, ProviderChoice } from '../runtime/session.js';
 import { SessionPool, splitRows } from '../runtime/sessionPool.js';
@@ -49,6 +51,11 @@ export interface GradientEngineOptions {
    * the ops allow it. Default true; false keeps the full graph (comparisons, benchmarks).
    */
   lastRowOnly?: boolean;
+  /**
+   * Affine mode: run gradients on the joined graph (default true where the model allows it), whose
+   * samples start from clean states at their first edited block; false keeps the whole-graph form.
+   */
+  joined?: boolean;
   notice?: (line: string) => void;
 }
 
@@ -95,6 +102,16 @@ export interface BuiltGraph {
    * int64 [samples] input naming each sample's image row; the per-image part runs once per image.
    */
   imageIndex?: string;
+  /**
+   * Gradient graph with joins (layer-alone samples): per joined block its state inputs (residual
+   * stream, neuron tensor; see rowState) and its join index input; blocks whose states hold the
+   * class-token row alone (the last block when it runs on that row).
+   */
+  states?: Record<number, string[]>;
+  joins?: Record<number, string>;
+  rowOnly?: number[];
+  /** Clean graph: per block its row state tensors (residual stream, neuron tensor), where the block has that form. */
+  blockStates?: Record<number, string[]>;
   /** Milliseconds spent building (rewrite + probe + backward + encode); 0 when taken from a cache. */
   buildMs: number;
   source: 'built' | 'memory' | 'disk';
@@ -117,6 +134,8 @@ interface GraphKey {
   logits: string;
   /** The model as read ('raw') or vitpath's prepared form of it (LoadedModel.prepared). */
   prepared: string;
+  /** Gradient graph with layer-alone joins (see buildNeuronGradientGraph). */
+  joins: boolean;
 }
 
 const memory = new Map<string, Promise<BuiltGraph>>();
@@ -189,6 +208,8 @@ interface Resolved {
   mode: InterventionMode;
   objective: ObjectiveKind;
   lastRow: boolean;
+  /** Whether gradient graphs take layer-alone samples from clean states (GradientEngineOptions.joined). */
+  joins: boolean;
 }
 
 function resolveOptions(layout: ViTLayout, opts: GradientEngineOptions): Resolved {
@@ -196,7 +217,7 @@ function resolveOptions(layout: ViTLayout, opts: GradientEngineOptions): Resolve
   resolveToken(layout, token); // validates
   const row = resolveToken(layout, token);
   const lastRow = opts.lastRowOnly !== false && row.kind === 'row' && layout.classToken?.row === row.row && layout.facts.pooling === 'cls';
-  return { layers: checkLayers(layout, opts.layers), token, mode: opts.mode ?? 'override', objective: opts.objective ?? 'prob', lastRow };
+  return { layers: checkLayers(layout, opts.layers), token, mode: opts.mode ?? 'override', objective: opts.objective ?? 'prob', lastRow, joins: opts.joined !== false };
 }
 
 function keyFor(kind: GraphKey['kind'], loaded: LoadedModel, layout: ViTLayout, r: Resolved): GraphKey {
@@ -209,8 +230,9 @@ function keyFor(kind: GraphKey['kind'], loaded: LoadedModel, layout: ViTLayout, 
     objective: kind === 'clean' ? 'prob' : r.objective,
     neurons: r.layers.map((l) => `${layout.blocks[l]!.neuron}:${layout.blocks[l]!.neuronLayout}`),
     version: TOOL_VERSION,
-    rev: kind === 'gradient' ? 2 : 1,
+    rev: kind === 'gradient' ? 3 : kind === 'clean' ? 2 : 1,
     lastRow: kind !== 'clean' && r.lastRow,
+    joins: kind === 'gradient' && r.joins && r.mode === 'affine',
     logits: layout.logits,
     prepared: loaded.prepared ?? 'raw',
   };
@@ -219,19 +241,87 @@ function keyFor(kind: GraphKey['kind'], loaded: LoadedModel, layout: ViTLayout, 
 /** The intervened model, with the last block sliced to the class-token row when r.lastRow and it applies. */
 function intervened(model: ModelProto, layout: ViTLayout, r: Resolved) {
   const sl = r.lastRow ? sliceLastBlockRow(model, layout) : null;
-  return interveneNeurons(sl?.model ?? model, layout, { layers: r.layers, token: r.token, mode: r.mode, exposeActivations: true, oneRow: sl ? [sl.block] : [] });
+  const iv = interveneNeurons(sl?.model ?? model, layout, { layers: r.layers, token: r.token, mode: r.mode, exposeActivations: true, oneRow: sl ? [sl.block] : [] });
+  return { ...iv, rowOnly: sl ? [sl.block] : [] };
 }
 
-/** Build the intervention + objective + gradient graph (no caching). */
+/**
+ * A block's state at its neuron row in `model`: the neuron tensor and the residual stream the MLP
+ * branch is added to (the other input of the Add that reads the branch), with the readers of that
+ * residual which are not on the way to the neuron tensor (the residual Add). Null when the block
+ * does not have that form or its neuron tensor is flattened ([batch*tokens, ffn]).
+ */
+export function rowState(model: ModelProto, layout: ViTLayout, block: number): { residual: string; neuron: string; readers: NodeProto[] } | null {
+  const b = layout.blocks[block]!;
+  if (b.neuronLayout !== 'btf') return null;
+  const g = new Graph(model);
+  const add = g.consumersOf(b.mlpBranch).find((n) => n.opType === 'Add' && n.input.length === 2);
+  if (!add) return null;
+  const residual = add.input[0] === b.mlpBranch ? add.input[1]! : add.input[0]!;
+  if (!residual || residual === b.mlpBranch || !g.producerOf(b.neuron)) return null;
+  const toNeuron = g.ancestors([b.neuron]);
+  const readers = g.consumersOf(residual).filter((n) => !n.output.some((o) => o && toNeuron.has(o)));
+  if (toNeuron.has(residual) === false || readers.length === 0) return null;
+  return { residual, neuron: b.neuron, readers };
+}
+
+/**
+ * Build the intervention + objective + gradient graph (no caching). With joins (r.joins, affine
+ * mode, a dynamic batch, two or more layers, blocks of the usual form: see rowState) every searched
+ * block after the first also takes layer-alone samples at its neuron row from clean states
+ * (joinStates): such a sample runs only fc2 of its block and the blocks above, and its backward
+ * stops at its row, where a sample fed at the bottom runs the whole model (the per-image part once
+ * per image), so the per-layer integrated gradients (ig-layer, the ig criterion) cost about
+ * (blocks above l) / (blocks) of a whole sample. Runs that join nothing feed empty states and cost
+ * what the graph without joins costs (measured on vit-mnist and a ViT-S/16-sized model).
+ */
 export async function buildNeuronGradientGraph(model: ModelProto, layout: ViTLayout, r: Resolved, threads?: number): Promise<BuiltGraph> {
   const t0 = performance.now();
   const iv = intervened(model, layout, r);
+  const f = layout.facts;
+  const F = f.ffnWidth;
+  const dynamic = !(typeof layout.inputDims[0] === 'number' && layout.inputDims[0] > 0);
+  const T = f.tokens;
   const obj = appendObjective(iv.model, { logits: layout.logits, kind: r.objective, batchDim: batchDim(layout) });
   const batchAxes = new Map<string, number>();
   const facts = await probeFacts(obj.model, { provider: 'cpu', threads, batchAxes, batches: [1, 2] });
+  // The state each searched block after the first takes joined samples at: its residual stream and
+  // neuron tensor. Joining changes only how many rows the tensors above hold, an axis the probe
+  // already found batch-dependent, so the facts carry over; the added tensors get theirs from the rewrite.
+  const states = r.layers.slice(1).map((l) => ({ l, st: rowState(obj.model, layout, l), tok: iv.rowOnly.includes(l) ? 1 : T }));
+  // Opset >= 10: the backward of the joins slices at run-time bounds.
+  let joined =
+    r.joins && dynamic && r.mode === 'affine' && obj.model.opsetImport.some((o) => (o.domain === '' || o.domain === 'ai.onnx') && Number(o.version) >= 10) && states.length > 0 && states.every((x) => x.st)
+      ? joinStates(obj.model, {
+          joins: states.map(({ l, st, tok }) => ({
+            block: l,
+            tensors: [
+              { tensor: st!.residual, dims: [tok, f.width], readers: st!.readers },
+              { tensor: st!.neuron, dims: [tok, F] },
+            ],
+          })),
+          rowInputs: [
+            ...r.layers.flatMap((l) => [
+              { name: iv.inputs[l]!, dim: `rows_${l}` },
+              { name: iv.scaleInputs[l]!, dim: `rows_${l}` },
+            ]),
+            { name: obj.target, dim: 'rows' },
+          ],
+        })
+      : null;
+  for (const t of joined?.added ?? []) facts.set(t.name, { dataType: t.dataType, dims: t.dims });
   const wrt = r.layers.map((l) => iv.inputs[l]!);
   const gradName = (n: string) => `grad_${n}`;
-  const g = buildGradientGraph(obj.model, { loss: obj.loss, wrt, facts, gradName });
+  // Joined runs may leave a part of the model without rows: pin the sizes its Reshapes infer.
+  let g: GradientGraph | undefined;
+  if (joined) {
+    try {
+      g = buildGradientGraph(pinReshapes(joined.model, facts).model, { loss: obj.loss, wrt, facts, gradName });
+    } catch {
+      joined = null; // some rule cannot take the joined form: the graph without joins
+    }
+  }
+  g ??= buildGradientGraph(obj.model, { loss: obj.loss, wrt, facts, gradName });
   const grads: Record<number, string> = {};
   for (const l of r.layers) grads[l] = g.gradOutputs[iv.inputs[l]!]!;
   const outputs = [layout.logits, obj.perSample, ...r.layers.map((l) => iv.activations[l]!), ...r.layers.map((l) => grads[l]!)];
@@ -240,7 +330,7 @@ export async function buildNeuronGradientGraph(model: ModelProto, layout: ViTLay
   // image (trace-path feeds m samples per image). Not for a fixed batch (nothing to share).
   let imageIndex: string | undefined;
   const perSample = [...Object.values(iv.inputs), ...Object.values(iv.scaleInputs ?? {}), obj.target];
-  const shared = typeof layout.inputDims[0] === 'number' && layout.inputDims[0] > 0 ? null : shareImageRows(out, { image: layout.input, perSample, batchAxis: (t) => batchAxes.get(t) });
+  const shared = dynamic ? shareImageRows(out, { image: layout.input, perSample, batchAxis: (t) => batchAxes.get(t) }) : null;
   if (shared) {
     out = shared.model;
     imageIndex = shared.index;
@@ -256,6 +346,9 @@ export async function buildNeuronGradientGraph(model: ModelProto, layout: ViTLay
     perSample: obj.perSample,
     target: obj.target,
     imageIndex,
+    states: joined?.states,
+    joins: joined?.indices,
+    rowOnly: joined ? iv.rowOnly : undefined,
     buildMs: performance.now() - t0,
     source: 'built',
   };
@@ -286,8 +379,15 @@ export function buildForwardGraph(model: ModelProto, layout: ViTLayout, r: Resol
 export function buildCleanGraph(model: ModelProto, layout: ViTLayout, r: Resolved): BuiltGraph {
   const t0 = performance.now();
   const ex = exposeNeuronRows(model, layout, { layers: r.layers, token: r.token });
-  const bytes = encodeModel(selectOutputs(ex.model, [layout.logits, ...r.layers.map((l) => ex.activations[l]!)]));
-  return { bytes, inputs: {}, activations: ex.activations, grads: {}, logits: layout.logits, buildMs: performance.now() - t0, source: 'built' };
+  // Each block's row state too: the clean states layer-alone samples start from.
+  const blockStates: Record<number, string[]> = {};
+  for (const l of r.layers) {
+    const st = rowState(ex.model, layout, l);
+    if (st) blockStates[l] = [st.residual, st.neuron];
+  }
+  const outputs = [layout.logits, ...r.layers.map((l) => ex.activations[l]!), ...Object.values(blockStates).flat()];
+  const bytes = encodeModel(selectOutputs(ex.model, [...new Set(outputs)]));
+  return { bytes, inputs: {}, activations: ex.activations, blockStates, grads: {}, logits: layout.logits, buildMs: performance.now() - t0, source: 'built' };
 }
 
 function openPool(bytes: Uint8Array, opts: GradientEngineOptions, worker = false): Promise<SessionPool> {
@@ -479,10 +579,30 @@ export class CleanNeuronEngine extends LayoutRunner {
   }
 }
 
+/** Samples [from, from + count) of a group joining the joined graph at `block` (see NeuronGradientEngine.joinedFeeds). */
+interface JoinPiece {
+  block: number;
+  /** The clean states of `block` (see NeuronGradientEngine.blockStates; the images for the first block), `stateCount` rows each, and each sample's row among them. */
+  states: Float32Array[];
+  stateCount: number;
+  stateRow: Int32Array;
+  target: BigInt64Array;
+  /** Per block at or above `block`: the sample rows' offset and scale, [S, ffn] (absent = 0 and 1). */
+  offset: Record<number, Float32Array | undefined>;
+  scale: Record<number, Float32Array | undefined>;
+  from: number;
+  count: number;
+}
+
+/** Clean states computed per layer-alone call (runLayerAlone splits its images to stay near this). */
+const STATE_BYTES_PER_CALL = 64 * 2 ** 20;
+
 /** F, logits and pre-intervention rows without gradients (NeuronGradientEngine.forward). */
 export type ForwardResult = Omit<GradientResult, 'grads'>;
 
 export class NeuronGradientEngine extends LayoutRunner implements NeuronGradientSource {
+  /** Layer-alone runs carry a bottom sample (set when a run with empty lower layers failed). */
+  private aloneDummy = false;
   private readonly aux = new Map<'clean' | 'forward', Promise<{ session: SessionPool; graph: BuiltGraph }>>();
   /** Build time and where the gradient graph came from. */
   readonly timings: { graphMs: number; sessionMs: number; source: BuiltGraph['source'] };
@@ -513,7 +633,11 @@ export class NeuronGradientEngine extends LayoutRunner implements NeuronGradient
   }
   /** Whether the gradient graph runs its per-image part once per distinct image (see shareImageRows). */
   get sharesImageRows(): boolean {
-    return this.graph.imageIndex !== undefined;
+    return this.graph.imageIndex !== undefined || this.graph.states !== undefined;
+  }
+  /** Whether gradients run on the joined graph (samples start from clean block states; runLayerAlone is cheap). */
+  get joined(): boolean {
+    return this.graph.states !== undefined;
   }
   /** Sessions the gradient graph runs on side by side (1 unless options.sessions asked for more on the CPU). */
   get sessions(): number {
@@ -553,6 +677,7 @@ export class NeuronGradientEngine extends LayoutRunner implements NeuronGradient
         feeds[g.inputs[l]!] = { data: rowsOf(overrides[l]!, F, s, n, m), dims: [m, F] };
         if (this.r.mode === 'affine') feeds[g.scaleInputs![l]!] = { data: rowsOf(scales![l]!, F, s, n, m), dims: [m, F] };
       }
+      Object.assign(feeds, this.noJoins());
       return feeds;
     };
   }
@@ -607,6 +732,273 @@ export class NeuronGradientEngine extends LayoutRunner implements NeuronGradient
     const activations: Record<number, Float32Array> = {};
     for (const l of this.r.layers) activations[l] = out[g.activations[l]!]!;
     return { F: out[g.perSample!]!, logits: out[g.logits]!, activations };
+  }
+
+  /**
+   * Each image's clean row state at each of `blocks` (residual stream [n, tokens * width] and neuron
+   * tensor [n, tokens * ffn]; the class-token row alone where the gradient graph's block runs on it),
+   * from the clean graph.
+   */
+  async blockStates(images: Float32Array, n: number, blocks: readonly number[]): Promise<Record<number, Float32Array[]>> {
+    this.checkImages(images, n);
+    const { session, graph } = await this.auxGraph('clean');
+    const f = this.layout.facts;
+    const size = this.imageSize;
+    const names = blocks.map((b) => {
+      const st = graph.blockStates?.[b];
+      if (!st) throw new Error(`gradient engine: the clean graph exposes no state for block ${b}`);
+      return st;
+    });
+    const fetch = [...new Map(names.flatMap(([res, neu]) => [[res!, f.tokens * f.width] as const, [neu!, f.tokens * f.ffnWidth] as const])).entries()].map(([name, per]) => ({ name, per }));
+    const out = await this.runRows(session, n, (s, k, m) => ({ [this.layout.input]: { data: rowsOf(images, size, s, k, m), dims: this.imageDims(m) } }), fetch);
+    const row = this.layout.classToken?.row ?? 0;
+    const rowOnly = new Set(this.graph.rowOnly ?? []);
+    return Object.fromEntries(
+      blocks.map((b, i) => [
+        b,
+        names[i]!.map((name, k) => {
+          const full = out[name]!;
+          if (!rowOnly.has(b)) return full;
+          const w = k === 0 ? f.width : f.ffnWidth;
+          const one = new Float32Array(n * w);
+          for (let j = 0; j < n; j++) one.set(full.subarray((j * f.tokens + row) * w, (j * f.tokens + row + 1) * w), j * w);
+          return one;
+        }),
+      ]),
+    );
+  }
+
+  /** The state and join feeds of joined block `l`: per state its rows (empty arrays: nothing joins), each sample's row index. */
+  private stateFeeds(l: number, rows: Float32Array[], count = 0, idx: BigInt64Array = new BigInt64Array(0)): Record<string, Feed> {
+    const g = this.graph;
+    const f = this.layout.facts;
+    const tok = g.rowOnly?.includes(l) ? 1 : f.tokens;
+    const feeds: Record<string, Feed> = { [g.joins![l]!]: { data: idx, dims: [idx.length] } };
+    g.states![l]!.forEach((name, k) => {
+      const w = k === 0 ? f.width : f.ffnWidth;
+      feeds[name] = { data: rows[k] ?? new Float32Array(0), dims: [rows[k] ? count : 0, tok, w] };
+    });
+    return feeds;
+  }
+
+  /** Empty state and join feeds: a run whose samples all start at the bottom. */
+  private noJoins(): Record<string, Feed> {
+    const g = this.graph;
+    const f = this.layout.facts;
+    const feeds: Record<string, Feed> = {};
+    for (const l of Object.keys(g.states ?? {}).map(Number)) Object.assign(feeds, this.stateFeeds(l, []));
+    return feeds;
+  }
+
+  /**
+   * Feeds of one run of layer-alone groups (at most one per block) and where each group's rows sit
+   * at each block. The group of the first block is fed at the bottom (its `states` are the images,
+   * shared per image where the graph does that); the others join from clean states (joinStates).
+   */
+  private joinedFeeds(groups: JoinPiece[]): { feeds: Record<string, Feed>; startAt: Map<JoinPiece, Record<number, number>> } {
+    const g = this.graph;
+    const F = this.ffn;
+    const f = this.layout.facts;
+    const feeds: Record<string, Feed> = {};
+    const startAt = new Map<JoinPiece, Record<number, number>>(groups.map((p) => [p, {}]));
+    const joinedSoFar: JoinPiece[] = [];
+    /** The distinct rows of each of `p.states` its samples read and each sample's index among them. */
+    const distinct = (p: JoinPiece) => {
+      const used = new Map<number, number>();
+      const idx = new BigInt64Array(p.count);
+      for (let k = 0; k < p.count; k++) {
+        const r = p.stateRow[p.from + k]!;
+        let u = used.get(r);
+        if (u === undefined) used.set(r, (u = used.size));
+        idx[k] = BigInt(u);
+      }
+      const rows = p.states.map((st) => {
+        const per = st.length / p.stateCount;
+        const out = new Float32Array(used.size * per);
+        for (const [r, u] of used) out.set(st.subarray(r * per, (r + 1) * per), u * per);
+        return out;
+      });
+      return { rows, count: used.size, idx };
+    };
+    this.r.layers.forEach((l, li) => {
+      const here = groups.filter((p) => p.block === l);
+      if (here.length > 1) throw new Error(`gradient engine: two groups join at block ${l} in one run`);
+      const p = here[0];
+      if (li === 0) {
+        if (p) {
+          if (g.imageIndex) {
+            const d = distinct(p);
+            feeds[this.layout.input] = { data: d.rows[0]!, dims: this.imageDims(d.count) };
+            feeds[g.imageIndex] = { data: d.idx, dims: [p.count] };
+          } else {
+            const imgs = new Float32Array(p.count * this.imageSize);
+            const src = p.states[0]!;
+            for (let k = 0; k < p.count; k++) imgs.set(src.subarray(p.stateRow[p.from + k]! * this.imageSize, (p.stateRow[p.from + k]! + 1) * this.imageSize), k * this.imageSize);
+            feeds[this.layout.input] = { data: imgs, dims: this.imageDims(p.count) };
+          }
+        } else {
+          feeds[this.layout.input] = { data: new Float32Array(0), dims: this.imageDims(0) };
+          if (g.imageIndex) feeds[g.imageIndex] = { data: new BigInt64Array(0), dims: [0] };
+        }
+      } else if (p) {
+        const d = distinct(p);
+        Object.assign(feeds, this.stateFeeds(l, d.rows, d.count, d.idx));
+      } else Object.assign(feeds, this.stateFeeds(l, []));
+      if (p) joinedSoFar.push(p);
+      const rows = joinedSoFar.reduce((a, q) => a + q.count, 0);
+      const off = new Float32Array(rows * F);
+      const sc = new Float32Array(rows * F).fill(1);
+      let at = 0;
+      for (const q of joinedSoFar) {
+        startAt.get(q)![l] = at;
+        const o = q.offset[l];
+        const c = q.scale[l];
+        if (o) off.set(o.subarray(q.from * F, (q.from + q.count) * F), at * F);
+        if (c) sc.set(c.subarray(q.from * F, (q.from + q.count) * F), at * F);
+        at += q.count;
+      }
+      feeds[g.inputs[l]!] = { data: off, dims: [rows, F] };
+      feeds[g.scaleInputs![l]!] = { data: sc, dims: [rows, F] };
+    });
+    const total = joinedSoFar.reduce((a, q) => a + q.count, 0);
+    const tg = new BigInt64Array(total);
+    let at = 0;
+    for (const q of joinedSoFar) {
+      tg.set(q.target.subarray(q.from, q.from + q.count), at);
+      at += q.count;
+    }
+    feeds[g.target!] = { data: tg, dims: [total] };
+    return { feeds, startAt };
+  }
+
+  /** runLayerAlone over images [i0, i0 + perCall) at a time, each part's samples and results in their places. */
+  private async layerAloneInParts(
+    images: Float32Array,
+    n: number,
+    targets: Int32Array,
+    groups: { block: number; image: Int32Array; scale: Float32Array; offset: Float32Array }[],
+    unitsPerRun: number,
+    perCall: number,
+  ): Promise<{ grads: Float32Array[]; F: Float32Array[] }> {
+    const F = this.ffn;
+    const size = this.imageSize;
+    const grads = groups.map((q) => new Float32Array(q.image.length * F));
+    const Fs = groups.map((q) => new Float32Array(q.image.length));
+    for (let i0 = 0; i0 < n; i0 += perCall) {
+      const i1 = Math.min(n, i0 + perCall);
+      const picks = groups.map((q) => q.image.reduce<number[]>((a, im, s) => (im >= i0 && im < i1 ? (a.push(s), a) : a), []));
+      const part = groups.map((q, gi) => {
+        const p = picks[gi]!;
+        const scale = new Float32Array(p.length * F);
+        const offset = new Float32Array(p.length * F);
+        p.forEach((s, k) => {
+          scale.set(q.scale.subarray(s * F, (s + 1) * F), k * F);
+          offset.set(q.offset.subarray(s * F, (s + 1) * F), k * F);
+        });
+        return { block: q.block, image: Int32Array.from(p, (s) => q.image[s]! - i0), scale, offset };
+      });
+      const r = await this.runLayerAlone(images.subarray(i0 * size, i1 * size), i1 - i0, targets.subarray(i0, i1), part, unitsPerRun);
+      picks.forEach((p, gi) =>
+        p.forEach((s, k) => {
+          grads[gi]!.set(r.grads[gi]!.subarray(k * F, (k + 1) * F), s * F);
+          Fs[gi]![s] = r.F[gi]![k]!;
+        }),
+      );
+    }
+    return { grads, F: Fs };
+  }
+
+  /**
+   * Layer-alone samples: each group's samples edit only the row of block `block` (R = row ⊙ scale +
+   * offset there, every other block untouched) and start from their image's clean state entering
+   * that block, so their forward runs the blocks from there up and their backward stops at the row.
+   * Returns per group dF/dR at its block [S, ffn] and F per sample [S]. Runs hold at most
+   * `unitsPerRun` whole-model samples' worth of blocks (a sample joined at block l counts
+   * (blocks - l) / blocks). Needs the joined graph (see `joined`).
+   */
+  async runLayerAlone(
+    images: Float32Array,
+    n: number,
+    targets: Int32Array,
+    groups: { block: number; image: Int32Array; scale: Float32Array; offset: Float32Array }[],
+    unitsPerRun: number,
+  ): Promise<{ grads: Float32Array[]; F: Float32Array[] }> {
+    const g = this.graph;
+    if (!g.states) throw new Error('gradient engine: layer-alone runs need a gradient graph with joins');
+    const F = this.ffn;
+    const blocks = [...new Set(groups.map((q) => q.block))];
+    if (blocks.length !== groups.length) throw new Error('gradient engine: one layer-alone group per block');
+    for (const b of blocks) if (!this.r.layers.includes(b)) throw usageError(`block ${b} is not one of the engine's layers (${this.r.layers.join(', ')})`);
+    const l0 = this.r.layers[0]!;
+    const above = blocks.filter((b) => b !== l0);
+    // The clean states of a few images at a time (a ViT-B/16-sized model's take ~3 MB per image and block).
+    const f = this.layout.facts;
+    const stateBytes = 4 * above.reduce((a, b) => a + (this.graph.rowOnly?.includes(b) ? 1 : f.tokens) * (f.width + f.ffnWidth), 0);
+    const perCall = Math.max(1, Math.floor(STATE_BYTES_PER_CALL / Math.max(1, stateBytes)));
+    if (n > perCall) return this.layerAloneInParts(images, n, targets, groups, unitsPerRun, perCall);
+    const states = above.length ? await this.blockStates(images, n, above) : {};
+    if (blocks.includes(l0)) states[l0] = [images];
+    const B = this.layout.blocks.length;
+    // Pack the samples into runs of bounded work: groups in block order, split where a run is full.
+    const runs: JoinPiece[][] = [];
+    let cur: JoinPiece[] = [];
+    let units = 0;
+    const tgOf = groups.map((q) => BigInt64Array.from(q.image, (i) => BigInt(targets[i]!)));
+    const order = groups.map((q, i) => ({ q, i })).sort((a, b) => a.q.block - b.q.block);
+    const pieceOf: { run: number; piece: JoinPiece; group: number }[] = [];
+    for (const { q, i } of order) {
+      const w = (B - q.block) / B;
+      const S = q.image.length;
+      let from = 0;
+      while (from < S) {
+        let take = Math.max(1, Math.min(S - from, Math.floor((unitsPerRun - units) / w + 1e-9)));
+        if (units > 0 && units + w > unitsPerRun + 1e-9) {
+          runs.push(cur);
+          cur = [];
+          units = 0;
+          take = Math.max(1, Math.min(S - from, Math.floor(unitsPerRun / w + 1e-9)));
+        }
+        const piece: JoinPiece = { block: q.block, states: states[q.block]!, stateCount: n, stateRow: q.image, target: tgOf[i]!, offset: { [q.block]: q.offset }, scale: { [q.block]: q.scale }, from, count: take };
+        cur.push(piece);
+        pieceOf.push({ run: runs.length, piece, group: i });
+        units += take * w;
+        from += take;
+      }
+    }
+    if (cur.length) runs.push(cur);
+    const outputs = [g.perSample!, ...blocks.map((b) => g.grads[b]!)];
+    const layouts: ReturnType<NeuronGradientEngine['joinedFeeds']>[] = new Array(runs.length);
+    // A run without samples at the bottom leaves the layers below its groups without rows; where the
+    // graph cannot run on empty tensors (an export's op refuses them), each such run carries one
+    // bottom sample with no edits instead (its results unused).
+    const dummy: JoinPiece = { block: l0, states: [images], stateCount: n, stateRow: new Int32Array(1), target: BigInt64Array.of(BigInt(targets[0]!)), offset: {}, scale: {}, from: 0, count: 1 };
+    const go = () =>
+      this.session.runAll(runs.length, (j) => {
+        const run = runs[j]!;
+        const jf = this.joinedFeeds(this.aloneDummy && !run.some((p) => p.block === l0) ? [dummy, ...run] : run);
+        layouts[j] = jf;
+        return { feeds: jf.feeds, outputs };
+      });
+    let results;
+    try {
+      results = await go();
+    } catch (e) {
+      if (this.aloneDummy) throw e;
+      this.aloneDummy = true;
+      results = await go();
+    }
+    const grads = groups.map((q) => new Float32Array(q.image.length * F));
+    const Fs = groups.map((q) => new Float32Array(q.image.length));
+    for (const { run, piece, group } of pieceOf) {
+      const lay = layouts[run]!;
+      const out = results[run]!;
+      const at = lay.startAt.get(piece)!;
+      const gl = out[g.grads[piece.block]!]!.data as Float32Array;
+      grads[group]!.set(gl.subarray(at[piece.block]! * F, (at[piece.block]! + piece.count) * F), piece.from * F);
+      const last = this.r.layers[this.r.layers.length - 1]!;
+      Fs[group]!.set((out[g.perSample!]!.data as Float32Array).subarray(at[last]!, at[last]! + piece.count), piece.from);
+    }
+    return { grads, F: Fs };
   }
 
   /**

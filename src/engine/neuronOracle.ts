@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import type { LoadedModel } from '../onnx/model.js';
 import type { ViTLayout } from '../vit/types.js';
 import type { TokenChoice } from '../vit/tokens.js';
-import type { CleanPass, EditQuery, EditResult, NeuronOracle } from '../analysis/oracle.js';
+import type { CleanPass, EditQuery, EditResult, LayerAloneQuery, LayerAloneResult, NeuronOracle } from '../analysis/oracle.js';
 import { NeuronGradientEngine, type ForwardResult } from './gradientEngine.js';
 import type { ExecutionProvider, ProviderChoice } from '../runtime/session.js';
 import { defaultMemoryBudget, estimateTrace, formatBytes, planMemory, weightBytes, type MemoryPlan } from './memoryPlan.js';
@@ -41,6 +41,8 @@ export interface OracleOptions {
    * the machine's memory) is planned for, and a model too big even for that runs at the smallest plan.
    */
   maxMemory?: number;
+  /** Gradient graph with layer-alone joins where the model allows it (default true; see buildNeuronGradientGraph). */
+  joined?: boolean;
 }
 
 /**
@@ -93,6 +95,7 @@ export class OrtNeuronOracle implements NeuronOracle {
     private readonly engine: NeuronGradientEngine,
     layout: ViTLayout,
     private readonly maxSamples: number,
+    private readonly notice?: (line: string) => void,
   ) {
     this.layers = [...engine.layers];
     this.ffn = engine.ffn;
@@ -115,6 +118,7 @@ export class OrtNeuronOracle implements NeuronOracle {
       threads: mem.threads,
       cacheDir: o.cacheDir,
       notice: o.notice,
+      joined: o.joined,
     });
     try {
       await engine.openAuxiliaryGraphs();
@@ -125,7 +129,7 @@ export class OrtNeuronOracle implements NeuronOracle {
     const fb = engine.fixedBatch;
     let max = o.maxSamples ?? mem.maxSamples;
     if (fb !== null) max = Math.max(fb, Math.floor(max / fb) * fb);
-    const oracle = new OrtNeuronOracle(engine, layout, max);
+    const oracle = new OrtNeuronOracle(engine, layout, max, o.notice);
     oracle.memory = { budget: mem.budget, estimate: Math.round(mem.estimate), sessions: engine.sessions, threads: mem.threads, samplesPerRun: max };
     return oracle;
   }
@@ -176,6 +180,64 @@ export class OrtNeuronOracle implements NeuronOracle {
       this.layers.forEach((l, li) => out.rows![li]!.set(r.activations[l]!, s0 * F));
     }
     return out;
+  }
+
+  /** Present when the engine runs the joined graph (the model allows it): see NeuronOracle.evaluateLayerAlone. */
+  get evaluateLayerAlone(): ((q: LayerAloneQuery) => Promise<LayerAloneResult>) | undefined {
+    return this.engine.joined ? (q) => this.layerAlone(q) : undefined;
+  }
+
+  /** Set when a layer-alone run failed on this model: later queries take the whole-graph way. */
+  private aloneFailed = false;
+
+  private async layerAlone(q: LayerAloneQuery): Promise<LayerAloneResult> {
+    if (!this.aloneFailed) {
+      const t = performance.now();
+      const groups = q.groups.map((g) => ({ block: this.layers[g.layer]!, image: g.image, scale: g.scale, offset: g.offset }));
+      // Each run holds about as much work as one session's share of an evaluate() run.
+      const units = Math.max(1, this.maxSamples / Math.max(1, this.engine.sessions));
+      try {
+        const r = await this.engine.runLayerAlone(q.input, q.images, q.target, groups, units);
+        this.stats.runs++;
+        this.stats.runMs += performance.now() - t;
+        return r;
+      } catch (e) {
+        this.aloneFailed = true;
+        this.notice?.(`vitpath: layer-alone gradient runs failed on this model (${(e as Error).message.split('\n')[0]}); running them on the whole graph instead (same results, slower).`);
+      }
+    }
+    return this.layerAloneByEvaluate(q);
+  }
+
+  /** The layer-alone samples as whole-model evaluations: each group's layer edited, every other layer untouched. */
+  private async layerAloneByEvaluate(q: LayerAloneQuery): Promise<LayerAloneResult> {
+    const F = this.ffn;
+    const S = q.groups.reduce((a, g) => a + g.image.length, 0);
+    const input = new Float32Array(S * this.inputSize);
+    const target = new Int32Array(S);
+    const scale = this.layers.map(() => new Float32Array(S * F).fill(1));
+    const offset = this.layers.map(() => new Float32Array(S * F));
+    let s0 = 0;
+    for (const g of q.groups) {
+      g.image.forEach((im, k) => {
+        input.set(q.input.subarray(im * this.inputSize, (im + 1) * this.inputSize), (s0 + k) * this.inputSize);
+        target[s0 + k] = q.target[im]!;
+      });
+      scale[g.layer]!.set(g.scale, s0 * F);
+      offset[g.layer]!.set(g.offset, s0 * F);
+      s0 += g.image.length;
+    }
+    const res = await this.evaluate({ input, samples: S, scale, offset, target, grads: true });
+    const grads: Float32Array[] = [];
+    const Fs: Float32Array[] = [];
+    s0 = 0;
+    for (const g of q.groups) {
+      const n = g.image.length;
+      grads.push(res.grads![g.layer]!.slice(s0 * F, (s0 + n) * F));
+      Fs.push(res.F.slice(s0, s0 + n));
+      s0 += n;
+    }
+    return { grads, F: Fs };
   }
 
   async release(): Promise<void> {

@@ -163,7 +163,7 @@ export async function searchPaths(oracle: NeuronOracle, images: ImageContext[], 
 }
 
 /**
- * JAS (both forms) and completeness gap of given paths: one pass of m samples per (image, path)
+ * JAS (both forms) and completeness gap of given paths: one pass of m samples per (image, distinct path)
  * in which every layer's row is the clean row with the path neuron scaled by α_k (plus one sample
  * at α = 0 when the rule has no node there). paths[i][q] is the q-th path of image i.
  */
@@ -174,8 +174,21 @@ export async function scorePaths(oracle: NeuronOracle, images: ImageContext[], p
   const al = Float64Array.from({ length: per }, (_, k) => (k < m ? q.alphas[k]! : 0));
   const F = oracle.ffn;
   const L = oracle.layers.length;
+  // One job per distinct path of an image: methods that chose the same path (the search and
+  // ig-layer often agree) share its samples and get the same scores.
   const jobs: { i: number; q: number }[] = [];
-  paths.forEach((ps, i) => ps.forEach((_, qi) => jobs.push({ i, q: qi })));
+  const jobOf = paths.map((ps, i) => {
+    const seen = new Map<string, number>();
+    return ps.map((p, qi) => {
+      const key = p.join(',');
+      let j = seen.get(key);
+      if (j === undefined) {
+        seen.set(key, (j = jobs.length));
+        jobs.push({ i, q: qi });
+      }
+      return j;
+    });
+  });
   const S = jobs.length * per;
   const input = new Float32Array(S * oracle.inputSize);
   const target = new Int32Array(S);
@@ -200,8 +213,7 @@ export async function scorePaths(oracle: NeuronOracle, images: ImageContext[], p
     }
   });
   const res = S > 0 ? await oracle.evaluate({ input, samples: S, scale, offset, target, grads: true }) : undefined;
-  const out: PathScore[][] = paths.map(() => []);
-  jobs.forEach(({ i, q: qi }, jIdx) => {
+  const scored = jobs.map(({ i, q: qi }, jIdx): PathScore => {
     const im = images[i]!;
     const path = paths[i]![qi]!;
     const w = path.map((p, l) => im.acts[l]![p]!);
@@ -212,7 +224,7 @@ export async function scorePaths(oracle: NeuronOracle, images: ImageContext[], p
     });
     const { product, sum } = jasForms(w, gw);
     const fZeroed = res!.F[jIdx * per + (q.zeroIndex >= 0 ? q.zeroIndex : m)]!;
-    out[i]![qi] = { path, activations: w, jasProduct: product, jasSum: sum, completenessGap: im.fClean - fZeroed, fZeroed };
+    return { path, activations: w, jasProduct: product, jasSum: sum, completenessGap: im.fClean - fZeroed, fZeroed };
   });
-  return out;
+  return paths.map((ps, i) => ps.map((p, qi) => ({ ...scored[jobOf[i]![qi]!]!, path: p, activations: [...scored[jobOf[i]![qi]!]!.activations] })));
 }

@@ -3,6 +3,7 @@ import { searchPaths, scorePaths, type ImageContext } from '../../src/analysis/p
 import { activationPath, igLayerPaths, influencePaths, randomPath } from '../../src/analysis/baselines.js';
 import { manipulatePaths } from '../../src/analysis/manipulate.js';
 import { fakeContexts, FakeOracle, randomFake } from '../helpers/fakeOracle.js';
+import { countingOracle } from '../../src/analysis/countingOracle.js';
 
 function contexts(o: FakeOracle, n: number, seed: number): Promise<ImageContext[]> {
   return fakeContexts(o, Float32Array.from({ length: n * o.inputSize }, (_, i) => Math.sin(i * 1.7 + seed) * 2), n);
@@ -116,6 +117,29 @@ describe('layer-progressive search on a closed-form oracle', () => {
     expect(errs[1]!).toBeLessThan(errs[0]!);
     expect(errs[2]!).toBeLessThan(errs[1]!);
     expect(errs[2]!).toBeLessThan(1e-3 * Math.max(1e-6, ...ims.map((im) => Math.abs(im.fClean))));
+  });
+
+  it('scoring evaluates each distinct path of an image once: methods that chose the same path share its samples and scores', async () => {
+    const o = randomFake(13);
+    const ims = await contexts(o, 2, 2);
+    const L = o.layers.length;
+    const a = ims.map((im) => activationPath(im));
+    const other = ims.map((_, i) => a[i]!.map((v) => (v + 1) % o.ffn));
+    const paths = ims.map((_, i) => [a[i]!, other[i]!, [...a[i]!]]);
+    const counted = countingOracle(o);
+    const s = await scorePaths(counted, ims, paths, 10);
+    expect(counted.count.gradSamples).toBe(ims.length * 2 * 10); // two distinct paths per image
+    const alone = await scorePaths(o, ims, ims.map((_, i) => [a[i]!, other[i]!]), 10);
+    ims.forEach((_, i) => {
+      for (const [q, r] of [[0, 0], [1, 1], [2, 0]]) {
+        expect(s[i]![q!]!.jasProduct).toBe(alone[i]![r!]!.jasProduct);
+        expect(s[i]![q!]!.jasSum).toBe(alone[i]![r!]!.jasSum);
+        expect(s[i]![q!]!.fZeroed).toBe(alone[i]![r!]!.fZeroed);
+        expect(s[i]![q!]!.path).toBe(paths[i]![q!]);
+      }
+      expect(s[i]![2]!.activations).toHaveLength(L);
+      expect(s[i]![2]!.activations).not.toBe(s[i]![0]!.activations);
+    });
   });
 
   it('search is batch independent and deterministic', async () => {

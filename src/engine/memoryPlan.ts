@@ -102,7 +102,18 @@ export interface MemoryPlan {
 export function estimateTrace(s: SizeFacts, weightBytes: number, p: { sessions: number; maxSamples: number }): number {
   const sample = gradientSampleBytes(s);
   const share = Math.ceil(p.maxSamples / p.sessions);
-  return BASE_BYTES + HELD_FACTOR * weightBytes * (p.sessions + 2) + p.sessions * share * sample * (1 + FORWARD_ARENA_FACTOR);
+  return BASE_BYTES + HELD_FACTOR * weightBytes * (p.sessions + 2) + p.sessions * share * sample * (1 + FORWARD_ARENA_FACTOR) + joinBytes(s, p.sessions * share);
+}
+
+/**
+ * The gradient graph's joins (layer-alone samples from clean states): the clean states of one
+ * layer-alone call and their copies as feeds (at most 2 x 64 MiB), and per sample of a run the
+ * joined residual and neuron rows of every block. Added after the first fit, when the ViT-B/16-sized
+ * default peak went from 6,024 to 6,383 MiB with the joins (this term: ~200 MiB there, ~165 on ViT-S/16,
+ * whose peak stayed at 1,977 MiB).
+ */
+function joinBytes(s: SizeFacts, samples: number): number {
+  return 128 * MiB + samples * 4 * s.numBlocks * s.tokens * (s.width + s.ffnWidth);
 }
 /** Bytes per byte of weights and open session (see estimateTrace). */
 const HELD_FACTOR = 3.8;

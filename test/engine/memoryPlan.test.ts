@@ -67,7 +67,7 @@ describe('trace-path memory plan', () => {
     let prev = planMemory(vitB, 346 * MiB, { ...req, budget: 64 * GiB });
     expect(prev).toMatchObject({ sessions: 2, maxSamples: 16 });
     const seen: string[] = [];
-    for (const gib of [16, 12, 10, 8, 7, 6.6, 6.2, 6, 5.5, 5, 4.7]) {
+    for (const gib of [16, 12, 10, 8, 7, 6.6, 6.2, 6, 5.5, 5.2, 4.9]) {
       const p = planMemory(vitB, 346 * MiB, { ...req, budget: gib * GiB });
       expect(p.estimate, `${gib} GiB`).toBeLessThanOrEqual(gib * GiB);
       expect(p.sessions).toBeLessThanOrEqual(prev.sessions);

@@ -12,10 +12,9 @@
 //               by magnitude when the paths were read from a run
 //   magnitude   ‖fc1 column j‖₂ · ‖fc2 row j‖₂                   weights only
 //   random      seeded uniform                                   nothing
-import type { NeuronOracle } from './oracle.js';
+import { evaluateLayerAloneByEvaluate, type LayerAloneQuery, type NeuronOracle } from './oracle.js';
 import { asQuadrature, searchPaths, type ImageContext, type StepsOrRule } from './pathSearch.js';
 import { mulberry32 } from '../random.js';
-import type { Quadrature } from './quadrature.js';
 
 export const CRITERIA = ['path', 'ig', 'taylor', 'activation', 'magnitude', 'random'] as const;
 export type Criterion = (typeof CRITERIA)[number];
@@ -232,96 +231,45 @@ export async function taylorPerImage(oracle: NeuronOracle, images: ImageContext[
  * IG_j = a_j · Σ_k c_k dF/da_j(α_k). Σ_j IG_j approaches F(clean) − F(layer row zeroed) as the rule
  * converges (completeness). `firstLayerGradSums` (per image Σ_k c_k dF/da at the first layer, the
  * path search's first pass) replaces the first layer's evaluation, which is the same computation.
+ * The samples leave every layer but one clean: on an oracle with layer-alone evaluations they start
+ * from each image's clean state at their layer (same numbers, less work), else they run whole.
  */
-/**
- * layerIntegratedGradients on an oracle with layer-alone evaluations: the same samples (layer l's row
- * set to α_k·a, every other layer clean), each started from its image's clean state at layer l.
- */
-async function layerAloneIg(oracle: NeuronOracle, images: ImageContext[], q: Quadrature, l0: number, firstLayerGradSums?: Float64Array[]): Promise<Float64Array[][]> {
-  const m = q.steps;
-  const F = oracle.ffn;
-  const L = oracle.layers.length;
-  const n = images.length;
-  const input = new Float32Array(n * oracle.inputSize);
-  images.forEach((im, i) => input.set(im.input, i * oracle.inputSize));
-  const target = Int32Array.from(images, (im) => im.target);
-  const groups = [];
-  for (let l = l0; l < L; l++) {
-    const image = new Int32Array(n * m);
-    const offset = new Float32Array(n * m * F);
-    for (let i = 0; i < n; i++) {
-      const a = images[i]!.acts[l]!;
-      for (let k = 0; k < m; k++) {
-        const s = i * m + k;
-        image[s] = i;
-        for (let j = 0; j < F; j++) offset[s * F + j] = q.alphas[k]! * a[j]!;
-      }
-    }
-    groups.push({ layer: l, image, scale: new Float32Array(n * m * F), offset });
-  }
-  const res = await oracle.evaluateLayerAlone!({ input, images: n, target, groups });
-  return images.map((im, i) =>
-    oracle.layers.map((_, l) => {
-      let ig: Float64Array;
-      if (l < l0) ig = Float64Array.from(firstLayerGradSums![i]!);
-      else {
-        ig = new Float64Array(F);
-        const g = res.grads[l - l0]!;
-        for (let k = 0; k < m; k++) {
-          const base = (i * m + k) * F;
-          const ck = q.weights[k]!;
-          for (let j = 0; j < F; j++) ig[j]! += ck * g[base + j]!;
-        }
-      }
-      for (let j = 0; j < F; j++) ig[j] = im.acts[l]![j]! * ig[j]!;
-      return ig;
-    }),
-  );
-}
-
 export async function layerIntegratedGradients(oracle: NeuronOracle, images: ImageContext[], steps: StepsOrRule, firstLayerGradSums?: Float64Array[]): Promise<Float64Array[][]> {
   const q = asQuadrature(steps);
   const m = q.steps;
   const F = oracle.ffn;
   const L = oracle.layers.length;
   const n = images.length;
-  const al = q.alphas;
   if (firstLayerGradSums && firstLayerGradSums.length !== n) throw new Error(`igLayerPaths: ${firstLayerGradSums.length} first-layer gradient sums for ${n} images`);
   const l0 = firstLayerGradSums ? 1 : 0; // first layer evaluated here
-  if (oracle.evaluateLayerAlone && L > l0 && n > 0) return layerAloneIg(oracle, images, q, l0, firstLayerGradSums);
-  // One evaluation covering the layers from l0 on: sample (l, i, k) at ((l - l0) * n + i) * m + k.
-  const S = (L - l0) * n * m;
-  const input = new Float32Array(S * oracle.inputSize);
-  const target = new Int32Array(S);
-  const scale: Float32Array[] = [];
-  const offset: Float32Array[] = [];
-  for (let l = 0; l < L; l++) {
-    scale.push(new Float32Array(S * F).fill(1));
-    offset.push(new Float32Array(S * F));
-  }
+  // One group per layer from l0 on: sample (i, k) of layer l has row l = α_k · a_l(i).
+  const input = new Float32Array(n * oracle.inputSize);
+  images.forEach((im, i) => input.set(im.input, i * oracle.inputSize));
+  const target = Int32Array.from(images, (im) => im.target);
+  const groups: LayerAloneQuery['groups'] = [];
   for (let l = l0; l < L; l++) {
-    for (let i = 0; i < n; i++) {
-      const im = images[i]!;
+    const image = new Int32Array(n * m);
+    const offset = new Float32Array(n * m * F);
+    images.forEach((im, i) => {
+      const a = im.acts[l]!;
       for (let k = 0; k < m; k++) {
-        const s = ((l - l0) * n + i) * m + k;
-        input.set(im.input, s * oracle.inputSize);
-        target[s] = im.target;
-        scale[l]!.fill(0, s * F, (s + 1) * F);
-        const row = offset[l]!.subarray(s * F, (s + 1) * F);
-        for (let j = 0; j < F; j++) row[j] = al[k]! * im.acts[l]![j]!;
+        image[i * m + k] = i;
+        for (let j = 0; j < F; j++) offset[(i * m + k) * F + j] = q.alphas[k]! * a[j]!;
       }
-    }
+    });
+    groups.push({ layer: l, image, scale: new Float32Array(n * m * F), offset });
   }
-  const res = S > 0 ? await oracle.evaluate({ input, samples: S, scale, offset, target, grads: true }) : undefined;
+  const query = { input, images: n, target, groups };
+  const res = n === 0 || groups.length === 0 ? undefined : oracle.evaluateLayerAlone ? await oracle.evaluateLayerAlone(query) : await evaluateLayerAloneByEvaluate(oracle, query);
   return images.map((im, i) =>
     oracle.layers.map((_, l) => {
       let ig: Float64Array;
       if (l < l0) ig = Float64Array.from(firstLayerGradSums![i]!);
       else {
         ig = new Float64Array(F);
-        const g = res!.grads![l]!;
+        const g = res!.grads[l - l0]!;
         for (let k = 0; k < m; k++) {
-          const base = (((l - l0) * n + i) * m + k) * F;
+          const base = (i * m + k) * F;
           const ck = q.weights[k]!;
           for (let j = 0; j < F; j++) ig[j]! += ck * g[base + j]!;
         }

@@ -77,3 +77,37 @@ export interface NeuronOracle {
    */
   evaluateLayerAlone?(q: LayerAloneQuery): Promise<LayerAloneResult>;
 }
+
+/**
+ * Layer-alone samples as whole-model evaluations (what an oracle without evaluateLayerAlone does):
+ * one evaluate() of every group's samples, each with its layer's row edited and every other layer
+ * untouched (scale 1, offset 0), in group order.
+ */
+export async function evaluateLayerAloneByEvaluate(o: NeuronOracle, q: LayerAloneQuery): Promise<LayerAloneResult> {
+  const F = o.ffn;
+  const S = q.groups.reduce((a, g) => a + g.image.length, 0);
+  const input = new Float32Array(S * o.inputSize);
+  const target = new Int32Array(S);
+  const scale = o.layers.map(() => new Float32Array(S * F).fill(1));
+  const offset = o.layers.map(() => new Float32Array(S * F));
+  let s0 = 0;
+  for (const g of q.groups) {
+    g.image.forEach((im, k) => {
+      input.set(q.input.subarray(im * o.inputSize, (im + 1) * o.inputSize), (s0 + k) * o.inputSize);
+      target[s0 + k] = q.target[im]!;
+    });
+    scale[g.layer]!.set(g.scale, s0 * F);
+    offset[g.layer]!.set(g.offset, s0 * F);
+    s0 += g.image.length;
+  }
+  const r = await o.evaluate({ input, samples: S, scale, offset, target, grads: true });
+  const grads: Float32Array[] = [];
+  const Fs: Float32Array[] = [];
+  s0 = 0;
+  for (const g of q.groups) {
+    grads.push(r.grads![g.layer]!.slice(s0 * F, (s0 + g.image.length) * F));
+    Fs.push(r.F.slice(s0, s0 + g.image.length));
+    s0 += g.image.length;
+  }
+  return { grads, F: Fs };
+}

@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import type { LoadedModel } from '../onnx/model.js';
 import type { ViTLayout } from '../vit/types.js';
 import type { TokenChoice } from '../vit/tokens.js';
-import type { CleanPass, EditQuery, EditResult, LayerAloneQuery, LayerAloneResult, NeuronOracle } from '../analysis/oracle.js';
+import { evaluateLayerAloneByEvaluate, type CleanPass, type EditQuery, type EditResult, type LayerAloneQuery, type LayerAloneResult, type NeuronOracle } from '../analysis/oracle.js';
 import { NeuronGradientEngine, type ForwardResult } from './gradientEngine.js';
 import type { ExecutionProvider, ProviderChoice } from '../runtime/session.js';
 import { defaultMemoryBudget, estimateTrace, formatBytes, planMemory, weightBytes, type MemoryPlan } from './memoryPlan.js';
@@ -206,38 +206,7 @@ export class OrtNeuronOracle implements NeuronOracle {
         this.notice?.(`vitpath: layer-alone gradient runs failed on this model (${(e as Error).message.split('\n')[0]}); running them on the whole graph instead (same results, slower).`);
       }
     }
-    return this.layerAloneByEvaluate(q);
-  }
-
-  /** The layer-alone samples as whole-model evaluations: each group's layer edited, every other layer untouched. */
-  private async layerAloneByEvaluate(q: LayerAloneQuery): Promise<LayerAloneResult> {
-    const F = this.ffn;
-    const S = q.groups.reduce((a, g) => a + g.image.length, 0);
-    const input = new Float32Array(S * this.inputSize);
-    const target = new Int32Array(S);
-    const scale = this.layers.map(() => new Float32Array(S * F).fill(1));
-    const offset = this.layers.map(() => new Float32Array(S * F));
-    let s0 = 0;
-    for (const g of q.groups) {
-      g.image.forEach((im, k) => {
-        input.set(q.input.subarray(im * this.inputSize, (im + 1) * this.inputSize), (s0 + k) * this.inputSize);
-        target[s0 + k] = q.target[im]!;
-      });
-      scale[g.layer]!.set(g.scale, s0 * F);
-      offset[g.layer]!.set(g.offset, s0 * F);
-      s0 += g.image.length;
-    }
-    const res = await this.evaluate({ input, samples: S, scale, offset, target, grads: true });
-    const grads: Float32Array[] = [];
-    const Fs: Float32Array[] = [];
-    s0 = 0;
-    for (const g of q.groups) {
-      const n = g.image.length;
-      grads.push(res.grads![g.layer]!.slice(s0 * F, (s0 + n) * F));
-      Fs.push(res.F.slice(s0, s0 + n));
-      s0 += n;
-    }
-    return { grads, F: Fs };
+    return evaluateLayerAloneByEvaluate(this, q);
   }
 
   async release(): Promise<void> {

@@ -17,7 +17,7 @@ import { OrtNeuronOracle } from '../../src/engine/neuronOracle.js';
 import { NeuronGradientEngine } from '../../src/engine/gradientEngine.js';
 import { layerIntegratedGradients } from '../../src/analysis/importance.js';
 import type { ImageContext } from '../../src/analysis/pathSearch.js';
-import type { LayerAloneQuery, NeuronOracle } from '../../src/analysis/oracle.js';
+import { evaluateLayerAloneByEvaluate, type LayerAloneQuery, type NeuronOracle } from '../../src/analysis/oracle.js';
 import { mulberry32, synthVitModel, type SynthVitConfig } from '../../src/vit/synth.js';
 import { EXPORTS, readManifest } from '../exports/fixtures.js';
 
@@ -50,34 +50,7 @@ function query(o: NeuronOracle, seed: number, images = 3): LayerAloneQuery {
 }
 
 /** The same samples through evaluate() (the whole graph). */
-async function byEvaluate(o: NeuronOracle, q: LayerAloneQuery): Promise<{ grads: Float32Array[]; F: Float32Array[] }> {
-  const F = o.ffn;
-  const S = q.groups.reduce((a, g) => a + g.image.length, 0);
-  const input = new Float32Array(S * o.inputSize);
-  const target = new Int32Array(S);
-  const scale = o.layers.map(() => new Float32Array(S * F).fill(1));
-  const offset = o.layers.map(() => new Float32Array(S * F));
-  let s0 = 0;
-  for (const g of q.groups) {
-    g.image.forEach((im, k) => {
-      input.set(q.input.subarray(im * o.inputSize, (im + 1) * o.inputSize), (s0 + k) * o.inputSize);
-      target[s0 + k] = q.target[im]!;
-    });
-    scale[g.layer]!.set(g.scale, s0 * F);
-    offset[g.layer]!.set(g.offset, s0 * F);
-    s0 += g.image.length;
-  }
-  const r = await o.evaluate({ input, samples: S, scale, offset, target, grads: true });
-  const grads: Float32Array[] = [];
-  const Fs: Float32Array[] = [];
-  s0 = 0;
-  for (const g of q.groups) {
-    grads.push(r.grads![g.layer]!.slice(s0 * F, (s0 + g.image.length) * F));
-    Fs.push(r.F.slice(s0, s0 + g.image.length));
-    s0 += g.image.length;
-  }
-  return { grads, F: Fs };
-}
+const byEvaluate = evaluateLayerAloneByEvaluate;
 
 function expectClose(a: ArrayLike<number>, b: ArrayLike<number>, label: string, rel = 1e-5): void {
   expect(a.length, label).toBe(b.length);

@@ -19,7 +19,7 @@ export const methodResultSchema = z.object({
   enhanceRatio: num.describe('Target-class softmax probability with the path neurons doubled, divided by the clean probability.'),
   removePred: int,
   enhancePred: int,
-  gradSamples: num.describe('Gradient-graph samples (forward + backward) evaluated per image to find this path (0 for activation and random).'),
+  gradSamples: num.describe('Gradient-graph samples (forward + backward) evaluated per image to find this path (0 for activation and random). ig-layer\'s samples start from the clean state at their layer where the model allows it, so one costs about (blocks above that layer) / (blocks) of a whole-model sample.'),
   forwardSamples: num.describe('Forward-only samples evaluated per image to find this path (the effect score\'s ablations).'),
 });
 

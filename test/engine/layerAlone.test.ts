@@ -24,10 +24,10 @@ import { EXPORTS, readManifest } from '../exports/fixtures.js';
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vitpath-alone-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-async function open(file: string, over: { joined?: boolean; maxSamples?: number; notice?: (l: string) => void } = {}) {
+async function open(file: string, over: { joined?: boolean; maxSamples?: number; notice?: (l: string) => void; layers?: number[] } = {}) {
   const { loaded: prepped } = await prepareLoaded(loadModel(file), { label: file });
   const { loaded, layout } = prepareVitModel(prepped, {});
-  const layers = layout.blocks.map((_, i) => i);
+  const layers = over.layers ?? layout.blocks.map((_, i) => i);
   return OrtNeuronOracle.create(loaded, layout, { layers, token: layout.facts.pooling === 'cls' ? 'cls' : 'mean', objective: 'prob', provider: 'cpu', threads: 2, ...over });
 }
 
@@ -140,6 +140,19 @@ describe('layer-alone evaluations in use', () => {
       const first = b.map((layers, i) => Float64Array.from(layers[0]!, (v, j) => v / ctxs[i]!.acts[0]![j]!));
       const c = await layerIntegratedGradients(joined, ctxs, 20, first.map((g) => g.map((v) => (Number.isFinite(v) ? v : 0))));
       c.forEach((layers, i) => layers.slice(1).forEach((v, l) => expectClose(v, b[i]![l + 1]!, `from layer 1: image ${i} layer ${l + 1}`)));
+    } finally {
+      await joined.release();
+      await whole.release();
+    }
+  }, 60_000);
+
+  it('on a subset of the blocks (--layers 1,3): the first is fed at the bottom, the other joins above', async () => {
+    const joined = await open(file(), { layers: [1, 3], maxSamples: 3 });
+    const whole = await open(file(), { layers: [1, 3], joined: false });
+    try {
+      expect(joined.layers).toEqual([1, 3]);
+      const q = query(joined, 5);
+      expectSame(await joined.evaluateLayerAlone!(q), await byEvaluate(whole, q), 'layers 1,3');
     } finally {
       await joined.release();
       await whole.release();

@@ -31,6 +31,20 @@ async function open(file: string, over: { joined?: boolean; maxSamples?: number;
   return OrtNeuronOracle.create(loaded, layout, { layers, token: layout.facts.pooling === 'cls' ? 'cls' : 'mean', objective: 'prob', provider: 'cpu', threads: 2, ...over });
 }
 
+type OpenOptions = Parameters<typeof open>[1];
+
+/** An oracle with joins and one without (the whole graph) on the same model, released after `f`. */
+async function withPair(file: string, joinedOpts: OpenOptions, wholeOpts: OpenOptions, f: (joined: OrtNeuronOracle, whole: OrtNeuronOracle) => Promise<void>): Promise<void> {
+  const joined = await open(file, joinedOpts);
+  const whole = await open(file, { ...wholeOpts, joined: false });
+  try {
+    await f(joined, whole);
+  } finally {
+    await joined.release();
+    await whole.release();
+  }
+}
+
 /** Random images, targets and one group per layer with uneven sizes, random scales (some 0) and offsets. */
 function query(o: NeuronOracle, seed: number, images = 3): LayerAloneQuery {
   const rnd = mulberry32(seed);
@@ -91,9 +105,8 @@ const cases: [string, () => string][] = [
 
 describe.each(cases)('%s', (_name, file) => {
   it('layer-alone samples equal the whole graph, including runs with empty layers and with a bottom sample', async () => {
-    const joined = await open(file(), { maxSamples: 4 }); // about two samples' work per run: most runs leave layers empty
-    const whole = await open(file(), { joined: false });
-    try {
+    // About two samples' work per run: most runs leave layers empty.
+    await withPair(file(), { maxSamples: 4 }, {}, async (joined, whole) => {
       expect(joined.evaluateLayerAlone).toBeDefined();
       expect(whole.evaluateLayerAlone).toBeUndefined();
       for (const seed of [1, 2]) {
@@ -106,10 +119,7 @@ describe.each(cases)('%s', (_name, file) => {
       (joined as unknown as { engine: { aloneDummy: boolean } }).engine.aloneDummy = true;
       const q = query(joined, 3);
       expectSame(await joined.evaluateLayerAlone!(q), await byEvaluate(whole, q), 'with a bottom sample per run');
-    } finally {
-      await joined.release();
-      await whole.release();
-    }
+    });
   }, 60_000);
 });
 
@@ -121,9 +131,7 @@ describe('layer-alone evaluations in use', () => {
   };
 
   it('per-layer integrated gradients agree with the whole-graph evaluation, with and without the first layer', async () => {
-    const joined = await open(file(), { maxSamples: 8 });
-    const whole = await open(file(), { joined: false });
-    try {
+    await withPair(file(), { maxSamples: 8 }, {}, async (joined, whole) => {
       const n = 3;
       const rnd = mulberry32(4);
       const input = Float32Array.from({ length: n * joined.inputSize }, () => 2 * rnd() - 1);
@@ -140,42 +148,32 @@ describe('layer-alone evaluations in use', () => {
       const first = b.map((layers, i) => Float64Array.from(layers[0]!, (v, j) => v / ctxs[i]!.acts[0]![j]!));
       const c = await layerIntegratedGradients(joined, ctxs, 20, first.map((g) => g.map((v) => (Number.isFinite(v) ? v : 0))));
       c.forEach((layers, i) => layers.slice(1).forEach((v, l) => expectClose(v, b[i]![l + 1]!, `from layer 1: image ${i} layer ${l + 1}`)));
-    } finally {
-      await joined.release();
-      await whole.release();
-    }
+    });
   }, 60_000);
 
   it('on a subset of the blocks (--layers 1,3): the first is fed at the bottom, the other joins above', async () => {
-    const joined = await open(file(), { layers: [1, 3], maxSamples: 3 });
-    const whole = await open(file(), { layers: [1, 3], joined: false });
-    try {
+    await withPair(file(), { layers: [1, 3], maxSamples: 3 }, { layers: [1, 3] }, async (joined, whole) => {
       expect(joined.layers).toEqual([1, 3]);
       const q = query(joined, 5);
       expectSame(await joined.evaluateLayerAlone!(q), await byEvaluate(whole, q), 'layers 1,3');
-    } finally {
-      await joined.release();
-      await whole.release();
-    }
+    });
   }, 60_000);
 
   it('a failing layer-alone run falls back to the whole graph, once, with a notice', async () => {
     const notices: string[] = [];
-    const joined = await open(file(), { notice: (l) => notices.push(l) });
-    const whole = await open(file(), { joined: false });
-    const spy = vi.spyOn(NeuronGradientEngine.prototype, 'runLayerAlone').mockRejectedValueOnce(new Error('empty tensors refused'));
-    try {
-      const q = query(joined, 6);
-      const want = await byEvaluate(whole, q);
-      expectSame(await joined.evaluateLayerAlone!(q), want, 'fallback');
-      expectSame(await joined.evaluateLayerAlone!(q), want, 'after the fallback');
-      expect(spy).toHaveBeenCalledTimes(1);
-      expect(notices.filter((l) => /layer-alone gradient runs failed on this model \(empty tensors refused\)/.test(l))).toHaveLength(1);
-    } finally {
-      spy.mockRestore();
-      await joined.release();
-      await whole.release();
-    }
+    await withPair(file(), { notice: (l) => notices.push(l) }, {}, async (joined, whole) => {
+      const spy = vi.spyOn(NeuronGradientEngine.prototype, 'runLayerAlone').mockRejectedValueOnce(new Error('empty tensors refused'));
+      try {
+        const q = query(joined, 6);
+        const want = await byEvaluate(whole, q);
+        expectSame(await joined.evaluateLayerAlone!(q), want, 'fallback');
+        expectSame(await joined.evaluateLayerAlone!(q), want, 'after the fallback');
+        expect(spy).toHaveBeenCalledTimes(1);
+        expect(notices.filter((l) => /layer-alone gradient runs failed on this model \(empty tensors refused\)/.test(l))).toHaveLength(1);
+      } finally {
+        spy.mockRestore();
+      }
+    });
   }, 60_000);
 
   it('engines whose model does not allow joins offer no layer-alone evaluation', async () => {

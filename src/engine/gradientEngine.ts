@@ -52,8 +52,9 @@ export interface GradientEngineOptions {
    */
   lastRowOnly?: boolean;
   /**
-   * Affine mode: run gradients on the joined graph (default true where the model allows it), whose
-   * samples start from clean states at their first edited block; false keeps the whole-graph form.
+   * Affine mode: the gradient graph also takes layer-alone samples at each searched block's neuron
+   * row from clean states (runLayerAlone; default true where the model allows it, see
+   * buildNeuronGradientGraph); false builds it without joins.
    */
   joined?: boolean;
   notice?: (line: string) => void;
@@ -784,7 +785,6 @@ export class NeuronGradientEngine extends LayoutRunner implements NeuronGradient
   /** Empty state and join feeds: a run whose samples all start at the bottom. */
   private noJoins(): Record<string, Feed> {
     const g = this.graph;
-    const f = this.layout.facts;
     const feeds: Record<string, Feed> = {};
     for (const l of Object.keys(g.states ?? {}).map(Number)) Object.assign(feeds, this.stateFeeds(l, []));
     return feeds;
@@ -798,7 +798,6 @@ export class NeuronGradientEngine extends LayoutRunner implements NeuronGradient
   private joinedFeeds(groups: JoinPiece[]): { feeds: Record<string, Feed>; startAt: Map<JoinPiece, Record<number, number>> } {
     const g = this.graph;
     const F = this.ffn;
-    const f = this.layout.facts;
     const feeds: Record<string, Feed> = {};
     const startAt = new Map<JoinPiece, Record<number, number>>(groups.map((p) => [p, {}]));
     const joinedSoFar: JoinPiece[] = [];

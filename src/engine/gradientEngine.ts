@@ -634,9 +634,9 @@ export class NeuronGradientEngine extends LayoutRunner implements NeuronGradient
   }
   /** Whether the gradient graph runs its per-image part once per distinct image (see shareImageRows). */
   get sharesImageRows(): boolean {
-    return this.graph.imageIndex !== undefined || this.graph.states !== undefined;
+    return this.graph.imageIndex !== undefined;
   }
-  /** Whether gradients run on the joined graph (samples start from clean block states; runLayerAlone is cheap). */
+  /** Whether the gradient graph takes layer-alone samples from clean states (runLayerAlone). */
   get joined(): boolean {
     return this.graph.states !== undefined;
   }

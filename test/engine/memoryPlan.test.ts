@@ -3,24 +3,13 @@
 // estimate always within the budget, and a clear usage error when nothing fits.
 import { describe, expect, it } from 'vitest';
 import { estimateTrace, gradientSampleBytes, parseMemorySize, planMemory, planProbeLayers } from '../../src/engine/memoryPlan.js';
-import { VitpathError } from '../../src/errors.js';
+import { usageMessage } from '../helpers/errors.js';
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
 const vitB = { numBlocks: 12, width: 768, ffnWidth: 3072, heads: 12, tokens: 197 };
 const vitS = { numBlocks: 12, width: 384, ffnWidth: 1536, heads: 6, tokens: 197 };
 const mnist = { numBlocks: 4, width: 64, ffnWidth: 128, heads: 4, tokens: 17 };
-
-function usage(f: () => unknown): VitpathError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(VitpathError);
-    expect((e as VitpathError).exitCode).toBe(1);
-    return e as VitpathError;
-  }
-  throw new Error('expected a usage error');
-}
 
 describe('--max-memory sizes', () => {
   it('decimal without i, binary with i, plain bytes, case and spaces ignored', () => {
@@ -35,7 +24,7 @@ describe('--max-memory sizes', () => {
   });
   it('refuses malformed or tiny sizes with a usage error naming the form', () => {
     for (const bad of ['6 gigs', 'GB', '-1GB', '6XB', '100MB', '']) {
-      expect(usage(() => parseMemorySize(bad)).message).toMatch(/--max-memory/);
+      expect(usageMessage(() => parseMemorySize(bad))).toMatch(/--max-memory/);
     }
   });
 });
@@ -84,8 +73,8 @@ describe('trace-path memory plan', () => {
   });
 
   it('refuses a budget below the smallest plan, naming what the model needs', () => {
-    const e = usage(() => planMemory(vitB, 346 * MiB, { budget: 2 * GiB, sessions: 2, threads: 1, maxSamples: 2 }));
-    expect(e.message).toMatch(/--max-memory 2\.0 GiB is too small for this model: tracing it needs about \d+\.\d GiB/);
+    const message = usageMessage(() => planMemory(vitB, 346 * MiB, { budget: 2 * GiB, sessions: 2, threads: 1, maxSamples: 2 }));
+    expect(message).toMatch(/--max-memory 2\.0 GiB is too small for this model: tracing it needs about \d+\.\d GiB/);
   });
 });
 
@@ -101,6 +90,6 @@ describe('probe-layers memory plan', () => {
     expect(p.igImages).toBeLessThanOrEqual(p.batch);
   });
   it('refuses when one image does not fit', () => {
-    expect(usage(() => planProbeLayers(vitB, 346 * MiB, { budget: 1 * GiB, batch: 32, igImages: 1, engines: 1 })).message).toMatch(/too small for probe-layers/);
+    expect(usageMessage(() => planProbeLayers(vitB, 346 * MiB, { budget: 1 * GiB, batch: 32, igImages: 1, engines: 1 }))).toMatch(/too small for probe-layers/);
   });
 });

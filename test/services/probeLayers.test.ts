@@ -149,16 +149,24 @@ describe('the logit lens at the last layer is the model output', () => {
   });
 });
 
+/**
+ * Six synthetic images (3 per batch) on a synthetic ViT of `depth` blocks: a run of the attribution
+ * (3 IG steps, 2 probe folds) with the given engine options.
+ */
+function igRun(depth: number, seed: number, dataSeed: number) {
+  const sv = buildSyntheticVit({ depth, width: 32, ffn: 64, seed });
+  const layout = locateVit(sv.model);
+  const n = 6;
+  const data = images(n, dataSeed);
+  const labels = Int32Array.from({ length: n }, (_, i) => i % 10);
+  return (o: { igEngines: 'per-layer' | 'shared'; igImages?: number }) =>
+    analyseLayers(loadedOf(sv.model), layout, batchesOf(data, labels, 3), n, { runtime: RT, folds: 2, igSteps: 3, batch: 3, ...o });
+}
+
 describe('attribution engines', () => {
   it('one gradient graph per block gives the same IG as one graph for all blocks', async () => {
-    const sv = buildSyntheticVit({ depth: 3, width: 32, ffn: 64, seed: 12 });
-    const layout = locateVit(sv.model);
-    const n = 6;
-    const data = images(n, 13);
-    const labels = Int32Array.from({ length: n }, (_, i) => i % 10);
-    const run = (igEngines: 'per-layer' | 'shared') =>
-      analyseLayers(loadedOf(sv.model), layout, batchesOf(data, labels, 3), n, { runtime: RT, folds: 2, igSteps: 3, batch: 3, igEngines });
-    const [a, b] = await Promise.all([run('per-layer'), run('shared')]);
+    const run = igRun(3, 12, 13);
+    const [a, b] = await Promise.all([run({ igEngines: 'per-layer' }), run({ igEngines: 'shared' })]);
     expectSameIg(a, b, 3);
   });
 });
@@ -177,13 +185,8 @@ function expectSameIg(a: AnalyseResult, b: AnalyseResult, layers: number): void 
 
 describe('attribution run size', () => {
   it('attribution runs of one image give the IG of runs of the whole batch (igImages)', async () => {
-    const sv = buildSyntheticVit({ depth: 2, width: 32, ffn: 64, seed: 21 });
-    const layout = locateVit(sv.model);
-    const n = 6;
-    const data = images(n, 17);
-    const labels = Int32Array.from({ length: n }, (_, i) => i % 10);
-    const run = (igImages: number) => analyseLayers(loadedOf(sv.model), layout, batchesOf(data, labels, 3), n, { runtime: RT, folds: 2, igSteps: 3, batch: 3, igEngines: 'shared', igImages });
-    expectSameIg(await run(1), await run(3), 2);
+    const run = igRun(2, 21, 17);
+    expectSameIg(await run({ igEngines: 'shared', igImages: 1 }), await run({ igEngines: 'shared', igImages: 3 }), 2);
   });
 });
 

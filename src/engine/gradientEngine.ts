@@ -510,19 +510,24 @@ abstract class LayoutRunner {
 
   /**
    * Run the pool over the batch in pieces the model accepts (padded with zeros to a fixed batch;
-   * otherwise one equal piece per session) and return each fetched output concatenated over the
-   * batch, padding dropped.
+   * otherwise one equal piece per session of every `chunk` rows) and return each fetched output
+   * concatenated over the batch, padding dropped. All pieces go to one runAll: a session that
+   * finishes its piece takes the next at once instead of waiting for the other sessions.
    */
   protected async runRows(
     pool: SessionPool,
     batch: number,
     feeds: (start: number, n: number, size: number) => Record<string, Feed>,
     fetch: { name: string; per: number }[],
+    chunk = batch,
   ): Promise<Record<string, Float32Array>> {
     const fb = this.fixedBatch;
     const pieces: Array<[number, number]> = [];
-    if (fb !== null) for (let s = 0; s < batch; s += fb) pieces.push([s, Math.min(fb, batch - s)]);
-    else pieces.push(...splitRows(batch, pool.size));
+    for (let s0 = 0; s0 < batch; s0 += chunk) {
+      const end = Math.min(batch, s0 + chunk);
+      if (fb !== null) for (let s = s0; s < end; s += fb) pieces.push([s, Math.min(fb, end - s)]);
+      else for (const [s, n] of splitRows(end - s0, pool.size)) pieces.push([s0 + s, n]);
+    }
     const outputs = fetch.map((f) => f.name);
     const results = await pool.runAll(pieces.length, (j) => ({ feeds: feeds(pieces[j]![0], pieces[j]![1], fb ?? pieces[j]![1]), outputs }));
     const parts = results.map((res) => {
@@ -685,7 +690,9 @@ export class NeuronGradientEngine extends LayoutRunner implements NeuronGradient
 
   /**
    * Run the gradient graph. `overrides` feed the intervention inputs (the offsets in affine mode);
-   * `scales` feed the affine scale inputs (required in affine mode, ignored otherwise).
+   * `scales` feed the affine scale inputs (required in affine mode, ignored otherwise). `chunk`
+   * bounds the samples of one run over all sessions (each session's run takes its share of a chunk;
+   * default the whole batch): memory grows with it, results do not depend on it.
    */
   async run(
     images: Float32Array,
@@ -693,6 +700,7 @@ export class NeuronGradientEngine extends LayoutRunner implements NeuronGradient
     targets: number[] | BigInt64Array,
     overrides: Record<number, Float32Array>,
     scales?: Record<number, Float32Array>,
+    chunk?: number,
   ): Promise<GradientResult> {
     this.checkImages(images, batch);
     const tg = this.checkEdits(batch, targets, overrides, scales);
@@ -703,7 +711,7 @@ export class NeuronGradientEngine extends LayoutRunner implements NeuronGradient
       { name: g.perSample!, per: 1 },
       ...this.r.layers.map((l) => ({ name: g.activations[l]!, per: F })),
       ...this.r.layers.map((l) => ({ name: g.grads[l]!, per: F })),
-    ]);
+    ], chunk);
     const grads: Record<number, Float32Array> = {};
     const activations: Record<number, Float32Array> = {};
     for (const l of this.r.layers) {
@@ -720,6 +728,7 @@ export class NeuronGradientEngine extends LayoutRunner implements NeuronGradient
     targets: number[] | BigInt64Array,
     overrides: Record<number, Float32Array>,
     scales?: Record<number, Float32Array>,
+    chunk?: number,
   ): Promise<ForwardResult> {
     this.checkImages(images, batch);
     const tg = this.checkEdits(batch, targets, overrides, scales);
@@ -729,7 +738,7 @@ export class NeuronGradientEngine extends LayoutRunner implements NeuronGradient
       { name: g.logits, per: this.numClasses },
       { name: g.perSample!, per: 1 },
       ...this.r.layers.map((l) => ({ name: g.activations[l]!, per: F })),
-    ]);
+    ], chunk);
     const activations: Record<number, Float32Array> = {};
     for (const l of this.r.layers) activations[l] = out[g.activations[l]!]!;
     return { F: out[g.perSample!]!, logits: out[g.logits]!, activations };

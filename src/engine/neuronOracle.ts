@@ -151,34 +151,27 @@ export class OrtNeuronOracle implements NeuronOracle {
 
   async evaluate(q: EditQuery): Promise<EditResult> {
     const F = this.ffn;
-    const C = this.numClasses;
     const S = q.samples;
-    const out: EditResult = { F: new Float32Array(S), logits: new Float32Array(S * C) };
-    if (q.grads) out.grads = this.layers.map(() => new Float32Array(S * F));
-    out.rows = this.layers.map(() => new Float32Array(S * F));
-    for (let s0 = 0; s0 < S; s0 += this.maxSamples) {
-      const n = Math.min(this.maxSamples, S - s0);
-      const offsets: Record<number, Float32Array> = {};
-      const scales: Record<number, Float32Array> = {};
-      this.layers.forEach((l, li) => {
-        offsets[l] = q.offset[li] ? q.offset[li]!.subarray(s0 * F, (s0 + n) * F) : new Float32Array(n * F);
-        scales[l] = q.scale[li] ? q.scale[li]!.subarray(s0 * F, (s0 + n) * F) : new Float32Array(n * F).fill(1);
-      });
-      const t = performance.now();
-      const images = q.input.subarray(s0 * this.inputSize, (s0 + n) * this.inputSize);
-      const targets = Array.from(q.target.subarray(s0, s0 + n));
-      // Without gradients the engine's forward-only graph does the work (no backward nodes).
-      const r: ForwardResult & { grads?: Record<number, Float32Array> } = q.grads
-        ? await this.engine.run(images, n, targets, offsets, scales)
-        : await this.engine.forward(images, n, targets, offsets, scales);
-      this.stats.runs++;
-      this.stats.runMs += performance.now() - t;
-      out.F.set(r.F, s0);
-      out.logits.set(r.logits, s0 * C);
-      const g = r.grads;
-      if (out.grads && g) this.layers.forEach((l, li) => out.grads![li]!.set(g[l]!, s0 * F));
-      this.layers.forEach((l, li) => out.rows![li]!.set(r.activations[l]!, s0 * F));
-    }
+    const offsets: Record<number, Float32Array> = {};
+    const scales: Record<number, Float32Array> = {};
+    this.layers.forEach((l, li) => {
+      offsets[l] = q.offset[li] ? q.offset[li]!.subarray(0, S * F) : new Float32Array(S * F);
+      scales[l] = q.scale[li] ? q.scale[li]!.subarray(0, S * F) : new Float32Array(S * F).fill(1);
+    });
+    const t = performance.now();
+    const images = q.input.subarray(0, S * this.inputSize);
+    const targets = Array.from(q.target.subarray(0, S));
+    // Runs of at most maxSamples samples (the memory plan's), all queued at once: a session that
+    // finishes takes the next run without waiting for the others. Without gradients the engine's
+    // forward-only graph does the work (no backward nodes).
+    const r: ForwardResult & { grads?: Record<number, Float32Array> } = q.grads
+      ? await this.engine.run(images, S, targets, offsets, scales, this.maxSamples)
+      : await this.engine.forward(images, S, targets, offsets, scales, this.maxSamples);
+    this.stats.runs += Math.ceil(S / this.maxSamples);
+    this.stats.runMs += performance.now() - t;
+    const out: EditResult = { F: r.F, logits: r.logits, rows: this.layers.map((l) => r.activations[l]!) };
+    const g = r.grads;
+    if (q.grads && g) out.grads = this.layers.map((l) => g[l]!);
     return out;
   }
 

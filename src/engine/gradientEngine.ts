@@ -425,7 +425,7 @@ export function distinctRows(a: Float32Array, size: number, start: number, n: nu
   }
   const rows = new Float32Array(firsts.length * size);
   firsts.forEach((r, k) => rows.set(a.subarray((start + r) * size, (start + r + 1) * size), k * size));
-  return { rows, count: firsts.length, index };
+  return { rows: forRun(rows), count: firsts.length, index: forRun(index) };
 }
 
 /** Concatenate per-chunk results along the batch axis and drop padding. */
@@ -440,12 +440,22 @@ function concatRows(parts: Float32Array[], rowLen: number, rows: number): Float3
   return out;
 }
 
+/**
+ * Arrays built for one run's feeds (rowsOf's copies, distinctRows): runRows hands them to a worker
+ * session instead of copying them into the message (the caller's own arrays are always copied).
+ */
+const builtForRun = new WeakSet<object>();
+function forRun<A extends object>(a: A): A {
+  builtForRun.add(a);
+  return a;
+}
+
 /** Rows [start, start+n) of a [batch, per] array, zero-padded to `size` rows (no copy when it already fits). */
 function rowsOf<A extends Float32Array | BigInt64Array>(a: A, per: number, start: number, n: number, size: number): A {
   if (start === 0 && a.length === size * per) return a;
   const out = new (a.constructor as new (k: number) => A)(size * per);
   out.set(a.subarray(start * per, (start + n) * per) as never);
-  return out;
+  return forRun(out);
 }
 
 /** Shared by the engines: layout facts, input checks, and runs split into the batch the model takes. */
@@ -529,7 +539,10 @@ abstract class LayoutRunner {
       else for (const [s, n] of splitRows(end - s0, pool.size)) pieces.push([s0 + s, n]);
     }
     const outputs = fetch.map((f) => f.name);
-    const results = await pool.runAll(pieces.length, (j) => ({ feeds: feeds(pieces[j]![0], pieces[j]![1], fb ?? pieces[j]![1]), outputs }));
+    const results = await pool.runAll(pieces.length, (j) => {
+      const f = feeds(pieces[j]![0], pieces[j]![1], fb ?? pieces[j]![1]);
+      return { feeds: f, outputs, transfer: Object.keys(f).filter((k) => builtForRun.has(f[k]!.data)) };
+    });
     const parts = results.map((res) => {
       const got: Record<string, Float32Array> = {};
       for (const f of fetch) got[f.name] = res[f.name]!.data as Float32Array;
@@ -985,7 +998,7 @@ export class NeuronGradientEngine extends LayoutRunner implements NeuronGradient
         const run = runs[j]!;
         const jf = this.joinedFeeds(this.aloneDummy && !run.some((p) => p.block === l0) ? [dummy, ...run] : run);
         layouts[j] = jf;
-        return { feeds: jf.feeds, outputs };
+        return { feeds: jf.feeds, outputs, transfer: Object.keys(jf.feeds) }; // every feed is built for this run
       });
     let results;
     try {

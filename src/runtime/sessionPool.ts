@@ -59,16 +59,17 @@ export class SessionPool {
 
   /**
    * Run `count` jobs (feeds + outputs each, built on demand) on the pool: each session takes the
-   * next job when it is free. Results come back in job order.
+   * next job when it is free. Results come back in job order. `transfer` names feeds built for the
+   * job alone, which worker sessions take over instead of copying (see RunOptions.transfer).
    */
-  async runAll(count: number, job: (j: number) => { feeds: Record<string, Feed>; outputs?: string[] }): Promise<Record<string, Output>[]> {
+  async runAll(count: number, job: (j: number) => { feeds: Record<string, Feed>; outputs?: string[]; transfer?: readonly string[] }): Promise<Record<string, Output>[]> {
     const out: Record<string, Output>[] = new Array(count);
     let next = 0;
     const lane = async (s: SessionLike) => {
       while (next < count) {
         const j = next++;
-        const { feeds, outputs } = job(j); // built when a session is free: one job's feeds alive per session
-        out[j] = await s.run(feeds, outputs);
+        const { feeds, outputs, transfer } = job(j); // built when a session is free: one job's feeds alive per session
+        out[j] = await s.run(feeds, outputs, transfer?.length ? { transfer } : undefined);
       }
     };
     await Promise.all(this.sessions.slice(0, Math.max(1, Math.min(this.sessions.length, count))).map(lane));

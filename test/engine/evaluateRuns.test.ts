@@ -2,7 +2,8 @@
 // next run instead of waiting for the other sessions at every `maxSamples` samples). The runs must
 // be exactly the ones the engine ran before, chunk by chunk: the same rows in the same pieces, so
 // results are bit for bit those of one engine call per chunk, on a dynamic batch and on a fixed
-// batch (whose pieces are padded). Another run size changes only the last bits.
+// batch (whose pieces are padded). Another run size changes only the last bits. Feeds built for a
+// run are handed to the worker sessions; the caller's arrays never are.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -93,6 +94,7 @@ describe('evaluate queues every run of a query at once', () => {
         expect(small.memory!.sessions).toBe(2);
         for (const grads of [true, false]) {
           const q = query(small, 11, grads);
+          const before = [q.input, ...q.scale, ...q.offset, q.target].map((a) => a?.slice());
           const got = await small.evaluate(q);
           const want = await perChunk(small, q, small.memory!.samplesPerRun);
           expect(got.F, `F grads=${grads}`).toEqual(want.F);
@@ -106,6 +108,9 @@ describe('evaluate queues every run of a query at once', () => {
           const other = await large.evaluate(q);
           expectClose(other.F, want.F, 'F, 64 samples per run');
           if (grads) small.layers.forEach((_, li) => expectClose(other.grads![li]!, want.grads[li]!, `grads ${li}, 64 samples per run`));
+          // Worker sessions take over only arrays built for a run: the query's own arrays (fed
+          // unchanged when one run covers them, as on the single forward session) stay intact.
+          expect([q.input, ...q.scale, ...q.offset, q.target], 'the query after its runs').toEqual(before);
         }
       } finally {
         await small.release();

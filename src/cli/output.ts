@@ -34,3 +34,8 @@ export function onceNotice(quiet?: boolean): (line: string) => void {
     process.stderr.write(line + '\n');
   };
 }
+
+/** A file size for the summaries: KiB below 1 MiB, else MiB, one decimal. */
+export function fileSize(x: number): string {
+  return x >= 1024 ** 2 ? `${(x / 1024 ** 2).toFixed(1)} MiB` : `${(x / 1024).toFixed(1)} KiB`;
+}

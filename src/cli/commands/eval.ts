@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { addLimitOption, addOutputOptions, addRuntimeOptions, addSchemaOption, commonOptionsOf, intArg, runtimeOptionsOf } from '../options.js';
 import { addDataOptions, preprocessOverridesOf, type DataFlags } from '../dataOptions.js';
 import { runReportCommand, shownPath } from '../runReport.js';
+import { fileSize } from '../output.js';
 import { checkFailure, COMMAND, DEFAULTS, runEval, type EvalReport } from '../../services/eval.js';
 import type { ModelEval } from '../../services/evalSchema.js';
 import { reportJsonSchemaText } from '../../report/schema.js';
@@ -131,7 +132,6 @@ export function registerEval(program: Command): void {
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
 const ms = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(3));
 const count = (x: number) => x.toLocaleString('en-US');
-const bytes = (x: number) => (x >= 1024 ** 2 ? `${(x / 1024 ** 2).toFixed(1)} MiB` : `${(x / 1024).toFixed(1)} KiB`);
 const sci = (x: number) => (x === 0 ? '0' : Math.abs(x) < 1e-3 ? x.toExponential(2) : x.toFixed(4));
 
 function column(m: ModelEval): string[] {
@@ -142,7 +142,7 @@ function column(m: ModelEval): string[] {
     a?.top5 ? pct(a.top5.accuracy) : '-',
     a ? a.meanTrueProb.toFixed(4) : '-',
     count(m.facts.parameters),
-    bytes(m.facts.bytes.total),
+    fileSize(m.facts.bytes.total),
     m.facts.precision,
     l?.batch1 ? `${ms(l.batch1.medianMs)} / ${ms(l.batch1.p90Ms)}` : '-',
     l ? `${count(Math.round(l.batched.imagesPerSecond))} (batch ${l.batched.batch})` : '-',

@@ -6,6 +6,7 @@ import Table from 'cli-table3';
 import { addLimitOption, addOutputOptions, addRuntimeOptions, addSchemaOption, addSeedOption, commonOptionsOf, intArg } from '../options.js';
 import { addDataOptions, preprocessOverridesOf, type DataFlags } from '../dataOptions.js';
 import { runReportCommand } from '../runReport.js';
+import { fileSize } from '../output.js';
 import { COMMAND, DEFAULTS, runPrune, type PruneReport } from '../../services/prune.js';
 import { runPruneSweep, type SweepResults } from '../../services/pruneSweep.js';
 import type { Envelope } from '../../report/envelope.js';
@@ -194,7 +195,6 @@ export function registerPrune(program: Command): void {
 const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
 const ms = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(3));
 const count = (x: number) => x.toLocaleString('en-US');
-const bytes = (x: number) => (x >= 1024 ** 2 ? `${(x / 1024 ** 2).toFixed(1)} MiB` : `${(x / 1024).toFixed(1)} KiB`);
 
 /** The human summary: what was removed, then original vs pruned side by side. */
 export function renderPrune(report: PruneReport, colour: boolean): string {
@@ -220,7 +220,7 @@ export function renderPrune(report: PruneReport, colour: boolean): string {
   t.push(['top-1 [95% CI]', acc(ref), acc(m)]);
   t.push(['parameters', count(r.parameters.before), count(r.parameters.after)]);
   t.push(['FFN MACs / image', count(r.ffnMacsPerImage.before), count(r.ffnMacsPerImage.after)]);
-  t.push(['file size', bytes(ref.facts.bytes.total), bytes(m.facts.bytes.total)]);
+  t.push(['file size', fileSize(ref.facts.bytes.total), fileSize(m.facts.bytes.total)]);
   t.push(['ms/image b=1 (median)', ref.latency?.batch1 ? ms(ref.latency.batch1.medianMs) : '-', m.latency?.batch1 ? ms(m.latency.batch1.medianMs) : '-']);
   t.push([`images/s (batch ${m.latency?.batched.batch ?? '-'})`, ref.latency ? count(Math.round(ref.latency.batched.imagesPerSecond)) : '-', m.latency ? count(Math.round(m.latency.batched.imagesPerSecond)) : '-']);
   lines.push(t.toString());
@@ -231,7 +231,7 @@ export function renderPrune(report: PruneReport, colour: boolean): string {
     if (d) s += `, accuracy difference ${(d.difference * 100).toFixed(2)} points [${(d.interval.low * 100).toFixed(2)}, ${(d.interval.high * 100).toFixed(2)}]`;
     lines.push(s);
   }
-  lines.push(`model: ${r.output.path} (${bytes(r.output.bytes)})`);
+  lines.push(`model: ${r.output.path} (${fileSize(r.output.bytes)})`);
   return lines.join('\n');
 }
 

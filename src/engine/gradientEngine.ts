@@ -715,23 +715,8 @@ export class NeuronGradientEngine extends LayoutRunner implements NeuronGradient
     scales?: Record<number, Float32Array>,
     chunk?: number,
   ): Promise<GradientResult> {
-    this.checkImages(images, batch);
-    const tg = this.checkEdits(batch, targets, overrides, scales);
-    const g = this.graph;
-    const F = this.ffn;
-    const out = await this.runRows(this.session, batch, this.editFeeds(g, images, tg, overrides, scales), [
-      { name: g.logits, per: this.numClasses },
-      { name: g.perSample!, per: 1 },
-      ...this.r.layers.map((l) => ({ name: g.activations[l]!, per: F })),
-      ...this.r.layers.map((l) => ({ name: g.grads[l]!, per: F })),
-    ], chunk);
-    const grads: Record<number, Float32Array> = {};
-    const activations: Record<number, Float32Array> = {};
-    for (const l of this.r.layers) {
-      grads[l] = out[g.grads[l]!]!;
-      activations[l] = out[g.activations[l]!]!;
-    }
-    return { F: out[g.perSample!]!, logits: out[g.logits]!, grads, activations };
+    const r = await this.runEdits(async () => ({ session: this.session, graph: this.graph }), true, images, batch, targets, overrides, scales, chunk);
+    return { ...r, grads: r.grads! };
   }
 
   /** As run() without the backward pass (a separate forward-only graph, created on first use). */
@@ -743,18 +728,42 @@ export class NeuronGradientEngine extends LayoutRunner implements NeuronGradient
     scales?: Record<number, Float32Array>,
     chunk?: number,
   ): Promise<ForwardResult> {
+    return this.runEdits(() => this.auxGraph('forward'), false, images, batch, targets, overrides, scales, chunk);
+  }
+
+  /**
+   * run() and forward(): the edits on the graph `open` gives (after the inputs are checked, so bad
+   * input never builds a graph), fetching F, logits, the rows before the edits and the gradients when asked.
+   */
+  private async runEdits(
+    open: () => Promise<{ session: SessionPool; graph: BuiltGraph }>,
+    withGrads: boolean,
+    images: Float32Array,
+    batch: number,
+    targets: number[] | BigInt64Array,
+    overrides: Record<number, Float32Array>,
+    scales: Record<number, Float32Array> | undefined,
+    chunk: number | undefined,
+  ): Promise<ForwardResult & { grads?: Record<number, Float32Array> }> {
     this.checkImages(images, batch);
     const tg = this.checkEdits(batch, targets, overrides, scales);
-    const { session, graph: g } = await this.auxGraph('forward');
+    const { session, graph: g } = await open();
     const F = this.ffn;
-    const out = await this.runRows(session, batch, this.editFeeds(g, images, tg, overrides, scales), [
-      { name: g.logits, per: this.numClasses },
-      { name: g.perSample!, per: 1 },
-      ...this.r.layers.map((l) => ({ name: g.activations[l]!, per: F })),
-    ], chunk);
-    const activations: Record<number, Float32Array> = {};
-    for (const l of this.r.layers) activations[l] = out[g.activations[l]!]!;
-    return { F: out[g.perSample!]!, logits: out[g.logits]!, activations };
+    const layers = this.r.layers;
+    const out = await this.runRows(
+      session,
+      batch,
+      this.editFeeds(g, images, tg, overrides, scales),
+      [
+        { name: g.logits, per: this.numClasses },
+        { name: g.perSample!, per: 1 },
+        ...layers.map((l) => ({ name: g.activations[l]!, per: F })),
+        ...(withGrads ? layers.map((l) => ({ name: g.grads[l]!, per: F })) : []),
+      ],
+      chunk,
+    );
+    const of = (names: Record<number, string>) => Object.fromEntries(layers.map((l) => [l, out[names[l]!]!]));
+    return { F: out[g.perSample!]!, logits: out[g.logits]!, activations: of(g.activations), ...(withGrads ? { grads: of(g.grads) } : {}) };
   }
 
   /**

@@ -3,6 +3,8 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { PROVIDER_CHOICES, type ProviderChoice, type RuntimeOptions } from '../runtime/session.js';
 import { parseMemorySize } from '../engine/memoryPlan.js';
+import { reportJsonSchemaText } from '../report/schema.js';
+import { usageError } from '../errors.js';
 
 /** The parsed values of the shared options (fields of options a command did not add are undefined). */
 export interface CommonOptions {
@@ -68,7 +70,6 @@ export function addLimitOption(cmd: Command, what = 'images'): Command {
   return cmd;
 }
 
-/** --schema: print the JSON Schema of the command's report and exit (see report/schema.ts). */
 /** --max-memory SIZE (trace-path, probe-layers): plan sessions and run sizes for a memory budget. */
 export function addMaxMemoryOption(cmd: Command, what: string, dflt: string): Command {
   return cmd.addOption(
@@ -82,18 +83,44 @@ export function addMaxMemoryOption(cmd: Command, what: string, dflt: string): Co
   );
 }
 
+/** --schema: print the JSON Schema of the command's report and exit (see report/schema.ts and startModelCommand). */
 export function addSchemaOption(cmd: Command): Command {
   cmd.option('--schema', "print the JSON Schema of this command's report and exit", false);
   return cmd;
 }
 
-/** All shared options at once. */
-export function addCommonOptions(cmd: Command, defaults: { batch?: number; seed?: number } = {}): Command {
-  addRuntimeOptions(cmd, defaults);
+/**
+ * All shared options at once: runtime, output, --seed (unless `seed` is false: a command without
+ * randomness) and --limit (of `limit`, default images).
+ */
+export function addCommonOptions(cmd: Command, defaults: { batch?: number; seed?: number | false; limit?: string } = {}): Command {
+  addRuntimeOptions(cmd, { batch: defaults.batch });
   addOutputOptions(cmd);
-  addSeedOption(cmd, defaults.seed);
-  addLimitOption(cmd);
+  if (defaults.seed !== false) addSeedOption(cmd, defaults.seed);
+  addLimitOption(cmd, defaults.limit);
   return cmd;
+}
+
+/**
+ * The start of a model command's action. With --schema it prints the JSON Schema of the command's
+ * report and returns null (nothing else to do). Otherwise the model and --images must be given: a
+ * usage error says what is missing and how to call the command (`need`).
+ */
+export function startModelCommand(
+  command: string,
+  model: string | undefined,
+  images: string | undefined,
+  raw: Record<string, unknown>,
+  need: { model: string; images: string },
+): { model: string; images: string; common: CommonOptions } | null {
+  const common = commonOptionsOf(raw);
+  if (common.schema) {
+    process.stdout.write(reportJsonSchemaText(command));
+    return null;
+  }
+  if (!model) throw usageError(need.model);
+  if (!images) throw usageError(need.images);
+  return { model, images, common };
 }
 
 export function nonEmpty(flag: string): (v: string) => string {

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
-import { describe, expect, it } from 'vitest';
-import { addCommonOptions, addSchemaOption, commonOptionsOf, intArg, optionsForReport, runtimeOptionsOf } from '../../src/cli/options.js';
+import { describe, expect, it, vi } from 'vitest';
+import { addCommonOptions, addSchemaOption, commonOptionsOf, intArg, optionsForReport, runtimeOptionsOf, startModelCommand } from '../../src/cli/options.js';
+import { usageMessage } from '../helpers/errors.js';
 import { handleError } from '../../src/cli/main.js';
 
 function parse(args: string[]) {
@@ -63,5 +64,32 @@ describe('shared options', () => {
   it('records options as sorted JSON values', () => {
     expect(optionsForReport({ b: 1, a: 'x', skip: undefined, f: () => 1, layers: [1, 2], big: 3n })).toEqual({ a: 'x', b: 1, big: '3', layers: [1, 2] });
     expect(Object.keys(optionsForReport({ b: 1, a: 2 }))).toEqual(['a', 'b']);
+  });
+
+  it('commands without randomness leave out --seed; --limit names what it counts', () => {
+    const cmd = new Command('q');
+    addCommonOptions(cmd, { batch: 8, seed: false, limit: 'evaluation images' });
+    const flags = cmd.options.map((o) => o.long);
+    expect(flags).not.toContain('--seed');
+    expect(cmd.options.find((o) => o.long === '--limit')!.description).toBe('use at most this many evaluation images');
+  });
+
+  it('startModelCommand: --schema prints the report schema and stops; otherwise the model and --images are required', () => {
+    const need = { model: 'x needs a model', images: 'x needs --images' };
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    try {
+      expect(startModelCommand('eval', undefined, undefined, { schema: true }, need)).toBeNull();
+      const printed = out.mock.calls.map((c) => String(c[0])).join('');
+      expect(JSON.parse(printed).properties.command.const).toBe('eval');
+      expect(printed.endsWith('}\n')).toBe(true);
+    } finally {
+      out.mockRestore();
+    }
+    expect(usageMessage(() => startModelCommand('eval', undefined, 'imgs', {}, need))).toBe('x needs a model');
+    expect(usageMessage(() => startModelCommand('eval', '', 'imgs', {}, need))).toBe('x needs a model');
+    expect(usageMessage(() => startModelCommand('eval', 'm.onnx', undefined, {}, need))).toBe('x needs --images');
+    const got = startModelCommand('eval', 'm.onnx', 'imgs', { batch: 4, schema: false }, need)!;
+    expect(got).toMatchObject({ model: 'm.onnx', images: 'imgs' });
+    expect(got.common.batch).toBe(4);
   });
 });

@@ -4,14 +4,12 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import Table from 'cli-table3';
 import * as path from 'node:path';
-import { addLimitOption, addOutputOptions, addRuntimeOptions, addSchemaOption, commonOptionsOf, intArg, runtimeOptionsOf } from '../options.js';
+import { addCommonOptions, addSchemaOption, intArg, runtimeOptionsOf, startModelCommand } from '../options.js';
 import { addDataOptions, preprocessOverridesOf, type DataFlags } from '../dataOptions.js';
 import { runReportCommand, shownPath } from '../runReport.js';
 import { fileSize } from '../output.js';
 import { checkFailure, COMMAND, DEFAULTS, runEval, type EvalReport } from '../../services/eval.js';
 import type { ModelEval } from '../../services/evalSchema.js';
-import { reportJsonSchemaText } from '../../report/schema.js';
-import { usageError } from '../../errors.js';
 
 const HELP_AFTER = `
 Works on any image classifier with one image input [batch, channels, height, width] (float32,
@@ -79,21 +77,15 @@ export function registerEval(program: Command): void {
     .addOption(new Option('--warmup <n>', 'untimed runs before each latency measurement').argParser(intArg('--warmup', 0, 100000)).default(DEFAULTS.warmup))
     .addOption(new Option('--repeat <n>', 'timed runs per latency measurement').argParser(intArg('--repeat', 1, 100000)).default(DEFAULTS.repeat));
   addDataOptions(cmd);
-  addRuntimeOptions(cmd, { batch: DEFAULTS.batch });
-  addOutputOptions(cmd);
-  addLimitOption(cmd);
+  addCommonOptions(cmd, { batch: DEFAULTS.batch, seed: false });
   addSchemaOption(cmd);
   cmd.addHelpText('after', HELP_AFTER);
-  cmd.action(async (model: string | undefined, flags: EvalFlags, c: Command) => {
-    const common = commonOptionsOf(c.opts());
-    if (common.schema) {
-      process.stdout.write(reportJsonSchemaText(COMMAND));
-      return;
-    }
-    if (model === undefined) throw usageError('eval needs a model: vitpath eval model.onnx --images DIR (see vitpath eval --help).');
-    if (!flags.images) throw usageError('eval needs --images (a folder, list, image or IDX file).');
+  cmd.action(async (modelArg: string | undefined, flags: EvalFlags, c: Command) => {
+    const start = startModelCommand(COMMAND, modelArg, flags.images, c.opts(), { model: 'eval needs a model: vitpath eval model.onnx --images DIR (see vitpath eval --help).', images: 'eval needs --images (a folder, list, image or IDX file).' });
+    if (!start) return;
+    const { model, images, common } = start;
     const options = {
-      images: flags.images,
+      images,
       labels: flags.labels,
       limit: common.limit,
       compare: flags.compare,

@@ -3,13 +3,12 @@
 // report.json, layers.csv and layers.svg and prints a summary table.
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import Table from 'cli-table3';
-import { addCommonOptions, addMaxMemoryOption, addSchemaOption, commonOptionsOf, intArg, runtimeOptionsOf } from '../options.js';
+import { addCommonOptions, addMaxMemoryOption, addSchemaOption, intArg, runtimeOptionsOf, startModelCommand } from '../options.js';
 import { addDataOptions, addSkipBadImagesOption, preprocessOverridesOf, type DataFlags } from '../dataOptions.js';
 import { runReportCommand } from '../runReport.js';
 import type { HeadChoice } from '../../vit/types.js';
 import { DEFAULTS, runProbeLayers } from '../../services/probeLayers.js';
 import { COMMAND, type ProbeLayersReport } from '../../services/probeSchema.js';
-import { reportJsonSchemaText } from '../../report/schema.js';
 import type { TokenChoice } from '../../vit/tokens.js';
 import { usageError } from '../../errors.js';
 
@@ -99,17 +98,13 @@ export function registerProbeLayers(program: Command): void {
   addCommonOptions(cmd, { batch: DEFAULTS.batch, seed: DEFAULTS.seed });
   addSchemaOption(cmd);
   cmd.addHelpText('after', HELP_AFTER);
-  cmd.action(async (model: string | undefined, flags: ProbeFlags, c: Command) => {
-    const common = commonOptionsOf(c.opts());
-    if (common.schema) {
-      process.stdout.write(reportJsonSchemaText(COMMAND));
-      return;
-    }
-    if (!model) throw usageError('probe-layers needs a model: `vitpath probe-layers model.onnx --images DIR` (see --help).');
-    if (!flags.images) throw usageError('probe-layers needs --images (a folder, list, image or IDX file) with labels.');
+  cmd.action(async (modelArg: string | undefined, flags: ProbeFlags, c: Command) => {
+    const start = startModelCommand(COMMAND, modelArg, flags.images, c.opts(), { model: 'probe-layers needs a model: `vitpath probe-layers model.onnx --images DIR` (see --help).', images: 'probe-layers needs --images (a folder, list, image or IDX file) with labels.' });
+    if (!start) return;
+    const { model, images, common } = start;
     const token = parseToken(flags.token);
     const reportOptions = {
-      images: flags.images,
+      images,
       labels: flags.labels,
       limit: common.limit,
       output: flags.output,
@@ -132,7 +127,7 @@ export function registerProbeLayers(program: Command): void {
       runProbeLayers(
         model,
         {
-          images: flags.images!,
+          images: images,
           labels: flags.labels,
           limit: common.limit,
           output: flags.output,

@@ -3,7 +3,7 @@
 // removed and what it cost (the eval service's before/after on disjoint evaluation images).
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import Table from 'cli-table3';
-import { addLimitOption, addOutputOptions, addRuntimeOptions, addSchemaOption, addSeedOption, commonOptionsOf, intArg } from '../options.js';
+import { addCommonOptions, addSchemaOption, intArg, startModelCommand } from '../options.js';
 import { addDataOptions, preprocessOverridesOf, type DataFlags } from '../dataOptions.js';
 import { runReportCommand } from '../runReport.js';
 import { fileSize } from '../output.js';
@@ -13,7 +13,6 @@ import type { Envelope } from '../../report/envelope.js';
 import { CRITERIA, type Criterion } from '../../analysis/importance.js';
 import { RULES, type QuadratureRule } from '../../analysis/quadrature.js';
 import { parseLayerList } from '../../services/tracePath.js';
-import { reportJsonSchemaText } from '../../report/schema.js';
 import { usageError } from '../../errors.js';
 import '../../services/pruneSchema.js';
 
@@ -134,22 +133,15 @@ export function registerPrune(program: Command): void {
     .addOption(new Option('--warmup <n>', 'untimed runs before each latency measurement').argParser(intArg('--warmup', 0, 100000)).default(DEFAULTS.warmup))
     .addOption(new Option('--repeat <n>', 'timed runs per latency measurement').argParser(intArg('--repeat', 1, 100000)).default(DEFAULTS.repeat));
   addDataOptions(cmd);
-  addRuntimeOptions(cmd, { batch: DEFAULTS.batch });
-  addOutputOptions(cmd);
-  addSeedOption(cmd, DEFAULTS.seed);
-  addLimitOption(cmd);
+  addCommonOptions(cmd, { batch: DEFAULTS.batch, seed: DEFAULTS.seed });
   addSchemaOption(cmd);
   cmd.addHelpText('after', HELP_AFTER);
-  cmd.action(async (model: string | undefined, flags: PruneFlags, c: Command) => {
-    const common = commonOptionsOf(c.opts());
-    if (common.schema) {
-      process.stdout.write(reportJsonSchemaText(COMMAND));
-      return;
-    }
-    if (model === undefined) throw usageError('prune needs a model: vitpath prune model.onnx --images DIR (see vitpath prune --help).');
-    if (!flags.images) throw usageError('prune needs --images (a folder, list, image or IDX file) to score and evaluate on.');
+  cmd.action(async (modelArg: string | undefined, flags: PruneFlags, c: Command) => {
+    const start = startModelCommand(COMMAND, modelArg, flags.images, c.opts(), { model: 'prune needs a model: vitpath prune model.onnx --images DIR (see vitpath prune --help).', images: 'prune needs --images (a folder, list, image or IDX file) to score and evaluate on.' });
+    if (!start) return;
+    const { model, images, common } = start;
     const options = {
-      images: flags.images,
+      images,
       labels: flags.labels,
       evalImages: flags.evalImages,
       evalLabels: flags.evalLabels,

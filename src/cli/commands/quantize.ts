@@ -4,16 +4,15 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import Table from 'cli-table3';
 import * as path from 'node:path';
-import { type CommonOptions, addLimitOption, addOutputOptions, addRuntimeOptions, addSchemaOption, addSeedOption, commonOptionsOf, intArg, runtimeOptionsOf } from '../options.js';
+import { type CommonOptions, addCommonOptions, addSchemaOption, intArg, runtimeOptionsOf, startModelCommand } from '../options.js';
 import { addDataOptions, preprocessOverridesOf, type DataFlags } from '../dataOptions.js';
 import { createProgress, type Progress } from '../progress.js';
 import { interactive, printJson, summary } from '../output.js';
 import { COMMAND, DEFAULTS, FILES, runQuantize, type QuantizeOptions, type QuantizeReport } from '../../services/quantize.js';
 import { MODES, type QuantizeMode } from '../../services/quantizeSchema.js';
 import { CALIBRATION_METHODS, type CalibrationMethod } from '../../quantize/calibrate.js';
-import { reportJsonSchemaText } from '../../report/schema.js';
 import { renderEval } from './eval.js';
-import { checkFailed, ExitCode, usageError } from '../../errors.js';
+import { checkFailed, ExitCode } from '../../errors.js';
 import { abandonActiveRuns } from '../../services/commandRun.js';
 
 const HELP_AFTER = `
@@ -105,22 +104,15 @@ export function registerQuantize(program: Command): void {
     .addOption(new Option('--warmup <n>', 'untimed runs before each latency measurement').argParser(intArg('--warmup', 0, 100000)).default(3))
     .addOption(new Option('--repeat <n>', 'timed runs per latency measurement').argParser(intArg('--repeat', 1, 100000)).default(20));
   addDataOptions(cmd);
-  addRuntimeOptions(cmd, { batch: DEFAULTS.batch });
-  addOutputOptions(cmd);
-  addSeedOption(cmd, DEFAULTS.seed);
-  addLimitOption(cmd, 'evaluation images');
+  addCommonOptions(cmd, { batch: DEFAULTS.batch, seed: DEFAULTS.seed, limit: 'evaluation images' });
   addSchemaOption(cmd);
   cmd.addHelpText('after', HELP_AFTER);
-  cmd.action(async (model: string | undefined, flags: QuantizeFlags, c: Command) => {
-    const common = commonOptionsOf(c.opts());
-    if (common.schema) {
-      process.stdout.write(reportJsonSchemaText(COMMAND));
-      return;
-    }
-    if (model === undefined) throw usageError('quantize needs a model: vitpath quantize model.onnx --images DIR (see vitpath quantize --help).');
-    if (!flags.images) throw usageError('quantize needs --images (calibration and evaluation images: a folder, list, image or IDX file).');
+  cmd.action(async (modelArg: string | undefined, flags: QuantizeFlags, c: Command) => {
+    const start = startModelCommand(COMMAND, modelArg, flags.images, c.opts(), { model: 'quantize needs a model: vitpath quantize model.onnx --images DIR (see vitpath quantize --help).', images: 'quantize needs --images (calibration and evaluation images: a folder, list, image or IDX file).' });
+    if (!start) return;
+    const { model, images, common } = start;
     const options = {
-      images: flags.images,
+      images,
       labels: flags.labels,
       preprocess: preprocessOverridesOf(flags),
       mode: flags.mode,

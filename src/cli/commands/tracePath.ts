@@ -2,13 +2,12 @@
 // with baseline paths, test it by removing/enhancing it, and aggregate paths per class.
 import { Option, InvalidArgumentError, type Command } from 'commander';
 import Table from 'cli-table3';
-import { addCommonOptions, addMaxMemoryOption, addSchemaOption, commonOptionsOf, intArg, runtimeOptionsOf } from '../options.js';
+import { addCommonOptions, addMaxMemoryOption, addSchemaOption, intArg, runtimeOptionsOf, startModelCommand } from '../options.js';
 import { addDataOptions, addSkipBadImagesOption, preprocessOverridesOf, type DataFlags } from '../dataOptions.js';
 import { runReportCommand } from '../runReport.js';
 import { tracePath, parseLayerList, MIN_TOP_K, type TracePathOptions } from '../../services/tracePath.js';
 import type { MethodSummary } from '../../services/traceCore.js';
 import type { TraceResults } from '../../services/traceSchema.js';
-import { reportJsonSchemaText } from '../../report/schema.js';
 import { BASELINES, type BaselineName } from '../../analysis/baselines.js';
 import { RULES, type QuadratureRule } from '../../analysis/quadrature.js';
 import type { Prefilter, SearchScore } from '../../analysis/beamSearch.js';
@@ -190,18 +189,14 @@ export function registerTracePath(program: Command): void {
   addCommonOptions(cmd, { batch: 16 });
   addSchemaOption(cmd);
   cmd.addHelpText('after', HELP_AFTER);
-  cmd.action(async (model: string | undefined, flags: TraceFlags, c: Command) => {
-    const common = commonOptionsOf(c.opts());
-    if (common.schema) {
-      process.stdout.write(reportJsonSchemaText('trace-path') + '\n');
-      return;
-    }
-    if (!model) throw usageError('trace-path needs a model: `vitpath trace-path model.onnx --images DIR`. To try it on the built-in digits model and images, run `vitpath demo`.');
-    if (!flags.images) throw usageError('trace-path needs --images (a folder, list, image or IDX file). To try it on built-in images, run `vitpath demo`.');
+  cmd.action(async (modelArg: string | undefined, flags: TraceFlags, c: Command) => {
+    const start = startModelCommand('trace-path', modelArg, flags.images, c.opts(), { model: 'trace-path needs a model: `vitpath trace-path model.onnx --images DIR`. To try it on the built-in digits model and images, run `vitpath demo`.', images: 'trace-path needs --images (a folder, list, image or IDX file). To try it on built-in images, run `vitpath demo`.' });
+    if (!start) return;
+    const { model, images, common } = start;
     if (flags.resume && !common.out) throw usageError('--resume needs --out naming the folder of the run to continue.');
     const opts: TracePathOptions = {
       model,
-      images: flags.images,
+      images,
       labels: flags.labels,
       output: flags.output,
       target: parseTarget(flags.target),

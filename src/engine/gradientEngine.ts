@@ -428,18 +428,6 @@ export function distinctRows(a: Float32Array, size: number, start: number, n: nu
   return { rows: forRun(rows), count: firsts.length, index: forRun(index) };
 }
 
-/** Concatenate per-chunk results along the batch axis and drop padding. */
-function concatRows(parts: Float32Array[], rowLen: number, rows: number): Float32Array {
-  const out = new Float32Array(rows * rowLen);
-  let off = 0;
-  for (const p of parts) {
-    const n = Math.min(p.length, out.length - off);
-    out.set(p.subarray(0, n), off);
-    off += n;
-  }
-  return out;
-}
-
 /**
  * Arrays built for one run's feeds (rowsOf's copies, distinctRows): runRows hands them to a worker
  * session instead of copying them into the message (the caller's own arrays are always copied).
@@ -539,17 +527,20 @@ abstract class LayoutRunner {
       else for (const [s, n] of splitRows(end - s0, pool.size)) pieces.push([s0 + s, n]);
     }
     const outputs = fetch.map((f) => f.name);
-    const results = await pool.runAll(pieces.length, (j) => {
-      const f = feeds(pieces[j]![0], pieces[j]![1], fb ?? pieces[j]![1]);
-      return { feeds: f, outputs, transfer: Object.keys(f).filter((k) => builtForRun.has(f[k]!.data)) };
-    });
-    const parts = results.map((res) => {
-      const got: Record<string, Float32Array> = {};
-      for (const f of fetch) got[f.name] = res[f.name]!.data as Float32Array;
-      return got;
-    });
-    const out: Record<string, Float32Array> = {};
-    for (const f of fetch) out[f.name] = concatRows(parts.map((p) => p[f.name]!), f.per, batch);
+    // Each piece's rows go to their place as soon as it ends (padding dropped), so no more than the
+    // batch's outputs and the pieces in flight are held at once.
+    const out: Record<string, Float32Array> = Object.fromEntries(fetch.map((f) => [f.name, new Float32Array(batch * f.per)]));
+    await pool.runEach(
+      pieces.length,
+      (j) => {
+        const f = feeds(pieces[j]![0], pieces[j]![1], fb ?? pieces[j]![1]);
+        return { feeds: f, outputs, transfer: Object.keys(f).filter((k) => builtForRun.has(f[k]!.data)) };
+      },
+      (j, res) => {
+        const [s, n] = pieces[j]!;
+        for (const f of fetch) out[f.name]!.set((res[f.name]!.data as Float32Array).subarray(0, n * f.per), s * f.per);
+      },
+    );
     return out;
   }
 

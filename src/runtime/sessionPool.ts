@@ -29,6 +29,13 @@ export function splitRows(batch: number, parts: number, unit = 1): Array<[number
   return out;
 }
 
+/** One run of a pool: its feeds, the outputs to fetch, and the feeds a worker may take over. */
+export interface PoolJob {
+  feeds: Record<string, Feed>;
+  outputs?: string[];
+  transfer?: readonly string[];
+}
+
 export class SessionPool {
   private constructor(readonly sessions: SessionLike[]) {}
 
@@ -62,18 +69,26 @@ export class SessionPool {
    * next job when it is free. Results come back in job order. `transfer` names feeds built for the
    * job alone, which worker sessions take over instead of copying (see RunOptions.transfer).
    */
-  async runAll(count: number, job: (j: number) => { feeds: Record<string, Feed>; outputs?: string[]; transfer?: readonly string[] }): Promise<Record<string, Output>[]> {
+  async runAll(count: number, job: (j: number) => PoolJob): Promise<Record<string, Output>[]> {
     const out: Record<string, Output>[] = new Array(count);
+    await this.runEach(count, job, (j, res) => (out[j] = res));
+    return out;
+  }
+
+  /**
+   * As runAll, handing each job's result to `done` as soon as it arrives (in no particular order)
+   * instead of keeping them all: the caller can put it in place and let it go.
+   */
+  async runEach(count: number, job: (j: number) => PoolJob, done: (j: number, res: Record<string, Output>) => void): Promise<void> {
     let next = 0;
     const lane = async (s: SessionLike) => {
       while (next < count) {
         const j = next++;
         const { feeds, outputs, transfer } = job(j); // built when a session is free: one job's feeds alive per session
-        out[j] = await s.run(feeds, outputs, transfer?.length ? { transfer } : undefined);
+        done(j, await s.run(feeds, outputs, transfer?.length ? { transfer } : undefined));
       }
     };
     await Promise.all(this.sessions.slice(0, Math.max(1, Math.min(this.sessions.length, count))).map(lane));
-    return out;
   }
 
   async release(): Promise<void> {

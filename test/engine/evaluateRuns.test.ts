@@ -118,4 +118,29 @@ describe('evaluate queues every run of a query at once', () => {
       }
     }, 60_000);
   }
+
+  it('puts each piece in its place when a chunk ends in a padded piece of a fixed batch', async () => {
+    const f = path.join(tmp, 'runs-fixed-chunk.onnx');
+    saveModel(synthVitModel({ depth: 2, seed: 6, batch: 2 }), f);
+    const o = await open(f, 2);
+    try {
+      const engine = (o as unknown as { engine: NeuronGradientEngine }).engine;
+      const q = query(o, 7, true);
+      const F = o.ffn;
+      const offsets = Object.fromEntries(o.layers.map((l, li) => [l, q.offset[li] ?? new Float32Array(7 * F)]));
+      const scales = Object.fromEntries(o.layers.map((l, li) => [l, q.scale[li] ?? new Float32Array(7 * F).fill(1)]));
+      const targets = Array.from(q.target);
+      // Chunks of 3 on a batch of 2: pieces [0,2) [2,1)+pad [3,2) [5,1)+pad [6,1)+pad.
+      const odd = await engine.run(q.input, 7, targets, offsets, scales, 3);
+      const whole = await engine.run(q.input, 7, targets, offsets, scales);
+      expect(odd.F).toEqual(whole.F);
+      expect(odd.logits).toEqual(whole.logits);
+      for (const l of o.layers) {
+        expect(odd.grads[l], `grads ${l}`).toEqual(whole.grads[l]);
+        expect(odd.activations[l], `rows ${l}`).toEqual(whole.activations[l]);
+      }
+    } finally {
+      await o.release();
+    }
+  }, 60_000);
 });

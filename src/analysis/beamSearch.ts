@@ -194,7 +194,7 @@ async function effectLayer(oracle: NeuronOracle, images: ImageContext[], beams: 
         if (useIg) scale[li]!.fill(q.alphas[k]!, s * F, (s + 1) * F);
       }
     });
-    const res = await oracle.evaluate({ input, samples: S, scale, offset: new Array(L).fill(undefined), target, grads: true });
+    const res = await oracle.evaluate({ input, samples: S, scale, offset: new Array(L).fill(undefined), target, grads: true, rows: true });
     if (cost) cost.gradSamples += S;
     cands = owners.map(({ i }, e) => {
       const attr = new Float64Array(F);

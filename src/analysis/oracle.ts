@@ -25,6 +25,11 @@ export interface EditQuery {
   target: Int32Array;
   /** Whether gradients are needed (forward-only evaluations are cheaper). */
   grads: boolean;
+  /**
+   * Whether the result must carry `rows` (default false: fetching them copies every layer's rows out
+   * of every run, which only the effect search's pre-filter reads).
+   */
+  rows?: boolean;
 }
 
 export interface EditResult {
@@ -35,8 +40,9 @@ export interface EditResult {
   /** Per layer dF/dR_l, [S, ffn] (present when grads were asked for). */
   grads?: Float32Array[];
   /**
-   * Per layer the row as computed before its edit (given the edits upstream), [S, ffn]; oracles
-   * that can expose it do (the effect search's attribution pre-filter reads it, else clean rows).
+   * Per layer the row as computed before its edit (given the edits upstream), [S, ffn]; when the
+   * query asks for it, oracles that can expose it do (the effect search's attribution pre-filter
+   * reads it, else clean rows).
    */
   rows?: Float32Array[];
 }

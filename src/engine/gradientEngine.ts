@@ -67,7 +67,7 @@ export interface GradientResult {
   logits: Float32Array;
   /** Block -> dF/d(input of that block) [batch, ffn]. */
   grads: Record<number, Float32Array>;
-  /** Block -> the row as computed before the intervention (given the interventions upstream) [batch, ffn]. */
+  /** Block -> the row as computed before the intervention (given the interventions upstream) [batch, ffn]; empty when run with rows: false. */
   activations: Record<number, Float32Array>;
 }
 
@@ -696,7 +696,8 @@ export class NeuronGradientEngine extends LayoutRunner implements NeuronGradient
    * Run the gradient graph. `overrides` feed the intervention inputs (the offsets in affine mode);
    * `scales` feed the affine scale inputs (required in affine mode, ignored otherwise). `chunk`
    * bounds the samples of one run over all sessions (each session's run takes its share of a chunk;
-   * default the whole batch): memory grows with it, results do not depend on it.
+   * default the whole batch): memory grows with it, results do not depend on it. `rows: false`
+   * leaves `activations` empty (nothing fetched for them).
    */
   async run(
     images: Float32Array,
@@ -705,8 +706,9 @@ export class NeuronGradientEngine extends LayoutRunner implements NeuronGradient
     overrides: Record<number, Float32Array>,
     scales?: Record<number, Float32Array>,
     chunk?: number,
+    rows = true,
   ): Promise<GradientResult> {
-    const r = await this.runEdits(async () => ({ session: this.session, graph: this.graph }), true, images, batch, targets, overrides, scales, chunk);
+    const r = await this.runEdits(async () => ({ session: this.session, graph: this.graph }), { grads: true, rows }, images, batch, targets, overrides, scales, chunk);
     return { ...r, grads: r.grads! };
   }
 
@@ -718,8 +720,9 @@ export class NeuronGradientEngine extends LayoutRunner implements NeuronGradient
     overrides: Record<number, Float32Array>,
     scales?: Record<number, Float32Array>,
     chunk?: number,
+    rows = true,
   ): Promise<ForwardResult> {
-    return this.runEdits(() => this.auxGraph('forward'), false, images, batch, targets, overrides, scales, chunk);
+    return this.runEdits(() => this.auxGraph('forward'), { grads: false, rows }, images, batch, targets, overrides, scales, chunk);
   }
 
   /**
@@ -728,7 +731,7 @@ export class NeuronGradientEngine extends LayoutRunner implements NeuronGradient
    */
   private async runEdits(
     open: () => Promise<{ session: SessionPool; graph: BuiltGraph }>,
-    withGrads: boolean,
+    fetchAlso: { grads: boolean; rows: boolean },
     images: Float32Array,
     batch: number,
     targets: number[] | BigInt64Array,
@@ -748,13 +751,13 @@ export class NeuronGradientEngine extends LayoutRunner implements NeuronGradient
       [
         { name: g.logits, per: this.numClasses },
         { name: g.perSample!, per: 1 },
-        ...layers.map((l) => ({ name: g.activations[l]!, per: F })),
-        ...(withGrads ? layers.map((l) => ({ name: g.grads[l]!, per: F })) : []),
+        ...(fetchAlso.rows ? layers.map((l) => ({ name: g.activations[l]!, per: F })) : []),
+        ...(fetchAlso.grads ? layers.map((l) => ({ name: g.grads[l]!, per: F })) : []),
       ],
       chunk,
     );
     const of = (names: Record<number, string>) => Object.fromEntries(layers.map((l) => [l, out[names[l]!]!]));
-    return { F: out[g.perSample!]!, logits: out[g.logits]!, activations: of(g.activations), ...(withGrads ? { grads: of(g.grads) } : {}) };
+    return { F: out[g.perSample!]!, logits: out[g.logits]!, activations: fetchAlso.rows ? of(g.activations) : {}, ...(fetchAlso.grads ? { grads: of(g.grads) } : {}) };
   }
 
   /**

@@ -164,12 +164,14 @@ export class OrtNeuronOracle implements NeuronOracle {
     // Runs of at most maxSamples samples (the memory plan's), all queued at once: a session that
     // finishes takes the next run without waiting for the others. Without gradients the engine's
     // forward-only graph does the work (no backward nodes).
+    const rows = q.rows === true;
     const r: ForwardResult & { grads?: Record<number, Float32Array> } = q.grads
-      ? await this.engine.run(images, S, targets, offsets, scales, this.maxSamples)
-      : await this.engine.forward(images, S, targets, offsets, scales, this.maxSamples);
+      ? await this.engine.run(images, S, targets, offsets, scales, this.maxSamples, rows)
+      : await this.engine.forward(images, S, targets, offsets, scales, this.maxSamples, rows);
     this.stats.runs += Math.ceil(S / this.maxSamples);
     this.stats.runMs += performance.now() - t;
-    const out: EditResult = { F: r.F, logits: r.logits, rows: this.layers.map((l) => r.activations[l]!) };
+    const out: EditResult = { F: r.F, logits: r.logits };
+    if (rows) out.rows = this.layers.map((l) => r.activations[l]!);
     const g = r.grads;
     if (q.grads && g) out.grads = this.layers.map((l) => g[l]!);
     return out;

@@ -127,4 +127,20 @@ describe('effect search', () => {
     expect(counted.count).toEqual({ gradSamples: ims.length * (5 + 10), forwardSamples: ims.length * (4 + 8) });
     for (const f of found) expect(f).toHaveLength(2);
   });
+
+  it('the pre-filter asks the oracle for the rows as edited upstream (oracles leave them out unless asked)', async () => {
+    const o = randomFake(19, 2, 9, 3, 4);
+    const ims = await contexts(o, 2, 1);
+    for (const prefilter of ['taylor', 'ig'] as const) {
+      const asked: boolean[] = [];
+      const spy: FakeOracle = Object.create(o);
+      spy.evaluate = (q) => {
+        if (q.grads) asked.push(q.rows === true);
+        return o.evaluate(q);
+      };
+      await beamSearch(spy, ims, { steps: 5, score: 'effect', beam: 2, candidates: 4, prefilter, topK: 5 });
+      expect(asked.length, prefilter).toBeGreaterThan(0);
+      expect(asked.every(Boolean), prefilter).toBe(true);
+    }
+  });
 });

@@ -35,7 +35,7 @@ function query(o: OrtNeuronOracle, S: number, grads: boolean): EditQuery {
   const F = o.ffn;
   const scale = o.layers.map((_, l) => (l === 1 ? undefined : Float32Array.from({ length: S * F }, (_, k) => (k % 5 === 0 ? 0 : 2 * rnd()))));
   const offset = o.layers.map((_, l) => (l === 1 ? undefined : Float32Array.from({ length: S * F }, () => rnd() - 0.5)));
-  return { input, samples: S, scale, offset, target: Int32Array.from({ length: S }, () => Math.floor(rnd() * o.numClasses)), grads };
+  return { input, samples: S, scale, offset, target: Int32Array.from({ length: S }, () => Math.floor(rnd() * o.numClasses)), grads, rows: true };
 }
 
 /** The engine called once per chunk of `chunk` samples, as the oracle did before. */
@@ -104,6 +104,11 @@ describe('evaluate queues every run of a query at once', () => {
             if (grads) expect(got.grads![li], `grads ${li}`).toEqual(want.grads[li]);
           });
           expect(got.grads === undefined, 'grads only when asked').toBe(!grads);
+          // Without rows asked for, none are fetched, and nothing else changes.
+          const lean = await small.evaluate({ ...q, rows: false });
+          expect(lean.rows, 'rows only when asked').toBeUndefined();
+          expect(lean.F).toEqual(got.F);
+          if (grads) small.layers.forEach((_, li) => expect(lean.grads![li], `grads ${li} without rows`).toEqual(got.grads![li]));
           // Other run sizes: the same numbers up to rounding.
           const other = await large.evaluate(q);
           expectClose(other.F, want.F, 'F, 64 samples per run');

@@ -81,11 +81,17 @@ export class SessionPool {
    */
   async runEach(count: number, job: (j: number) => PoolJob, done: (j: number, res: Record<string, Output>) => void): Promise<void> {
     let next = 0;
+    let failed = false; // after a failed job the other sessions take no new ones (the call rejects at once)
     const lane = async (s: SessionLike) => {
-      while (next < count) {
+      while (next < count && !failed) {
         const j = next++;
-        const { feeds, outputs, transfer } = job(j); // built when a session is free: one job's feeds alive per session
-        done(j, await s.run(feeds, outputs, transfer?.length ? { transfer } : undefined));
+        try {
+          const { feeds, outputs, transfer } = job(j); // built when a session is free: one job's feeds alive per session
+          done(j, await s.run(feeds, outputs, transfer?.length ? { transfer } : undefined));
+        } catch (e) {
+          failed = true;
+          throw e;
+        }
       }
     };
     await Promise.all(this.sessions.slice(0, Math.max(1, Math.min(this.sessions.length, count))).map(lane));

@@ -2,7 +2,8 @@
 // the same numbers as one in-thread session, whatever the split, and the same numbers every time.
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { splitRows } from '../../src/runtime/sessionPool.js';
+import { SessionPool, splitRows } from '../../src/runtime/sessionPool.js';
+import type { Output, SessionLike } from '../../src/runtime/session.js';
 import { loadModel } from '../../src/onnx/model.js';
 import { locateVit } from '../../src/vit/locate.js';
 import { NeuronGradientEngine } from '../../src/engine/gradientEngine.js';
@@ -34,6 +35,48 @@ describe('splitRows', () => {
     expect(parallelPlan(undefined, 4)).toEqual({ sessions: 4, threads: 1 });
     expect(parallelPlan(3, 2)).toEqual({ sessions: 3, threads: 1 });
     expect(parallelPlan(0, 32)).toEqual({ sessions: 8, threads: 4 });
+  });
+});
+
+/** A session that answers after `ms`, failing on the jobs `fails` names; it records the jobs it was given and their transfer lists. */
+function fakeSession(ms: number, fails: (j: number) => boolean, log: { j: number; transfer?: readonly string[] }[]): SessionLike {
+  return {
+    provider: 'cpu',
+    inputNames: ['j'],
+    outputNames: ['y'],
+    inputShapes: {},
+    stats: { runs: 0, runMs: 0 },
+    async run(feeds, _outputs, options) {
+      const j = Number((feeds.j!.data as Float32Array)[0]);
+      log.push({ j, transfer: Array.isArray(options?.transfer) ? options!.transfer : undefined });
+      await new Promise((r) => setTimeout(r, ms));
+      if (fails(j)) throw new Error(`job ${j} failed`);
+      return { y: { data: Float32Array.of(j), dims: [1], type: 'float32' } as Output };
+    },
+    async release() {},
+  };
+}
+
+function poolOf(sessions: SessionLike[]): SessionPool {
+  return new (SessionPool as unknown as new (s: SessionLike[]) => SessionPool)(sessions);
+}
+
+describe('SessionPool.runEach / runAll', () => {
+  const job = (j: number) => ({ feeds: { j: { data: Float32Array.of(j), dims: [1] } }, outputs: ['y'], transfer: j % 2 ? ['j'] : [] });
+  it('every job runs once, results in job order, transfer lists passed on', async () => {
+    const log: { j: number; transfer?: readonly string[] }[] = [];
+    const pool = poolOf([fakeSession(1, () => false, log), fakeSession(3, () => false, log)]);
+    const res = await pool.runAll(9, job);
+    expect(res.map((r) => (r.y!.data as Float32Array)[0])).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(log.map((x) => x.j).sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    for (const x of log) expect(x.transfer).toEqual(x.j % 2 ? ['j'] : undefined);
+  });
+  it('after a failed job the other sessions take no new ones, and the call rejects with that failure', async () => {
+    const log: { j: number }[] = [];
+    const pool = poolOf([fakeSession(2, (j) => j === 0, log), fakeSession(2, () => false, log)]);
+    await expect(pool.runEach(40, job, () => {})).rejects.toThrow(/job 0 failed/);
+    await new Promise((r) => setTimeout(r, 60)); // a lane still taking jobs would have run ~30 more by now
+    expect(log.length).toBeLessThanOrEqual(3);
   });
 });
 

@@ -509,8 +509,8 @@ abstract class LayoutRunner {
   /**
    * Run the pool over the batch in pieces the model accepts (padded with zeros to a fixed batch;
    * otherwise one equal piece per session of every `chunk` rows) and return each fetched output
-   * concatenated over the batch, padding dropped. All pieces go to one runAll: a session that
-   * finishes its piece takes the next at once instead of waiting for the other sessions.
+   * over the whole batch, padding dropped. All pieces go to one runEach: a session that finishes
+   * its piece takes the next at once instead of waiting for the other sessions.
    */
   protected async runRows(
     pool: SessionPool,

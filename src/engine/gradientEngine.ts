@@ -687,7 +687,7 @@ export class NeuronGradientEngine extends LayoutRunner implements NeuronGradient
         feeds[g.inputs[l]!] = { data: rowsOf(overrides[l]!, F, s, n, m), dims: [m, F] };
         if (this.r.mode === 'affine') feeds[g.scaleInputs![l]!] = { data: rowsOf(scales![l]!, F, s, n, m), dims: [m, F] };
       }
-      Object.assign(feeds, this.noJoins());
+      if (g.states) Object.assign(feeds, this.noJoins()); // the gradient graph's joins take nothing here
       return feeds;
     };
   }
@@ -1013,13 +1013,13 @@ export class NeuronGradientEngine extends LayoutRunner implements NeuronGradient
     }
     const grads = groups.map((q) => new Float32Array(q.image.length * F));
     const Fs = groups.map((q) => new Float32Array(q.image.length));
+    const last = this.r.layers[this.r.layers.length - 1]!;
     for (const { run, piece, group } of pieceOf) {
       const lay = layouts[run]!;
       const out = results[run]!;
       const at = lay.startAt.get(piece)!;
       const gl = out[g.grads[piece.block]!]!.data as Float32Array;
       grads[group]!.set(gl.subarray(at[piece.block]! * F, (at[piece.block]! + piece.count) * F), piece.from * F);
-      const last = this.r.layers[this.r.layers.length - 1]!;
       Fs[group]!.set((out[g.perSample!]!.data as Float32Array).subarray(at[last]!, at[last]! + piece.count), piece.from);
     }
     return { grads, F: Fs };
